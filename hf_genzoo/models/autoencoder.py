@@ -1,0 +1,223 @@
+"""Autoencoders: the classic fully connected CIFAR-100 autoencoder and a convolutional one.
+
+Both map images in [0, 1] to a code and back, and both train as denoising autoencoders when the
+training objective corrupts the input and keeps the clean image as the target.
+
+References:
+    - Hinton & Salakhutdinov, "Reducing the Dimensionality of Data with Neural Networks",
+      Science 2006 (deep autoencoders beat PCA at equal code size).
+    - Vincent et al., "Extracting and Composing Robust Features with Denoising Autoencoders",
+      ICML 2008 (corrupt the input, reconstruct the clean image).
+    - Clevert et al., "Fast and Accurate Deep Network Learning by Exponential Linear Units (ELUs)",
+      ICLR 2016 (the ELU activations of the classic CIFAR-100 autoencoder).
+
+The reconstruction (``sample``) lives in one of two spaces, chosen by ``reconstruction``:
+``"normalized"`` (the classic: compare with the normalized input under MSE) or ``"logits"``
+(pixel logits, for binary cross-entropy against images in [0, 1]). ``to_pixels`` maps either back
+to [0, 1].
+"""
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
+from torch import nn
+
+RECONSTRUCTION_SPACES = ("normalized", "logits")
+
+
+@dataclass
+class AutoencoderOutput(BaseOutput):
+    """
+    Args:
+        sample (`torch.Tensor` of shape `(B, C, H, W)`):
+            The reconstruction, in the model's reconstruction space (see `to_pixels`).
+        latents (`torch.Tensor`):
+            The code: `(B, latent_dim)` for a vector code, `(B, latent_channels, h, w)` for a map.
+        normed (`torch.Tensor` of shape `(B, C, H, W)`):
+            The normalized input, the target of the classic MSE objective.
+    """
+
+    sample: torch.Tensor
+    latents: torch.Tensor
+    normed: torch.Tensor
+
+
+class Normalize(nn.Module):
+    """`(x - mean) / std` per channel, with the statistics stored as buffers (saved with the model)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean
+
+
+def _check_stats(mean, std, in_channels):
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise ValueError(f"mean and std need one value per channel ({in_channels}), got {list(mean)} and {list(std)}")
+
+
+class _ImageAutoencoder(ModelMixin, ConfigMixin):
+    """What both autoencoders share: normalize -> encode -> decode, and the way back to pixels."""
+
+    normalize: Normalize
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        c, s = self.config.in_channels, self.config.sample_size
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c, s, s):
+            raise ValueError(
+                f"{type(self).__name__} takes images of shape (B, {c}, {s}, {s}) in [0, 1]; got {tuple(x.shape)}"
+            )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], `(B, C, H, W)` -> codes."""
+        self._check_input(x)
+        return self.encoder(self.normalize(x))
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Codes -> reconstructions in the reconstruction space, `(B, C, H, W)`."""
+        return self.decoder(latents)
+
+    def to_pixels(self, sample: torch.Tensor) -> torch.Tensor:
+        """Reconstruction space -> images in [0, 1]."""
+        if self.config.reconstruction == "logits":
+            return torch.sigmoid(sample)
+        return self.normalize.inverse(sample).clamp(0, 1)
+
+    def forward(self, x: torch.Tensor) -> AutoencoderOutput:
+        self._check_input(x)
+        normed = self.normalize(x)  # (B, C, H, W)
+        latents = self.encoder(normed)
+        return AutoencoderOutput(sample=self.decoder(latents), latents=latents, normed=normed)
+
+
+class MLPAutoencoder(_ImageAutoencoder):
+    r"""
+    The classic CIFAR-100 autoencoder: `Normalize`, then a fully connected ELU encoder ending in
+    Tanh and a mirrored decoder. With `in_channels=3, sample_size=32, hidden_dim=512` the layers are
+    3072-512-256-64-256-512-3072.
+
+    Args:
+        in_channels (`int`, *optional*, defaults to 3): image channels.
+        sample_size (`int`, *optional*, defaults to 32): image height and width.
+        hidden_dim (`int`, *optional*, defaults to 512): width h of the first layer; the second is h/2.
+        latent_dim (`int`, *optional*): code size; defaults to h/8 as in the classic model.
+        mean (`Sequence[float]`, *optional*): per-channel mean of the training images in [0, 1].
+        std (`Sequence[float]`, *optional*): per-channel standard deviation of the training images.
+        reconstruction (`str`, *optional*, defaults to `"normalized"`): `"normalized"` for MSE against
+            the normalized input, `"logits"` for binary cross-entropy against the image in [0, 1].
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        sample_size: int = 32,
+        hidden_dim: int = 512,
+        latent_dim: int | None = None,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.25, 0.25, 0.25),
+        reconstruction: str = "normalized",
+    ):
+        super().__init__()
+        _check_stats(mean, std, in_channels)
+        if reconstruction not in RECONSTRUCTION_SPACES:
+            raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
+        if hidden_dim < 8:
+            raise ValueError(f"hidden_dim must be at least 8 (the classic code is hidden_dim / 8), got {hidden_dim}")
+        d = in_channels * sample_size * sample_size
+        h = hidden_dim
+        z = latent_dim if latent_dim is not None else h // 8
+        self.normalize = Normalize(mean, std)
+        self.encoder = nn.Sequential(
+            nn.Flatten(),  # (B, C*H*W)
+            nn.Linear(d, h), nn.ELU(),
+            nn.Linear(h, h // 2), nn.ELU(),
+            nn.Linear(h // 2, z), nn.Tanh(),  # (B, z)
+        )  # fmt: skip
+        self.decoder = nn.Sequential(
+            nn.Linear(z, h // 2), nn.ELU(),
+            nn.Linear(h // 2, h), nn.ELU(),
+            nn.Linear(h, d),
+            nn.Unflatten(1, (in_channels, sample_size, sample_size)),  # (B, C, H, W)
+        )  # fmt: skip
+
+
+class ConvAutoencoder(_ImageAutoencoder):
+    r"""
+    Convolutional autoencoder: stride-2 Conv2d blocks down to a code, ConvTranspose2d blocks back up.
+    Each block halves (encoder) or doubles (decoder) the resolution, so `sample_size` must be
+    divisible by `2 ** len(block_out_channels)`.
+
+    Args:
+        in_channels (`int`, *optional*, defaults to 1): image channels.
+        sample_size (`int`, *optional*, defaults to 28): image height and width.
+        block_out_channels (`tuple[int]`, *optional*, defaults to `(32, 64)`): channels after each
+            downsampling block.
+        latent_dim (`int`, *optional*, defaults to 64): size of the code vector (`latent="vector"`).
+        latent (`str`, *optional*, defaults to `"vector"`): `"vector"` flattens the last feature map
+            through a Linear layer to `latent_dim`; `"map"` keeps a spatial code of `latent_channels`.
+        latent_channels (`int`, *optional*, defaults to 4): channels of the code map (`latent="map"`).
+        mean, std, reconstruction: as in [`MLPAutoencoder`].
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        *,
+        in_channels: int = 1,
+        sample_size: int = 28,
+        block_out_channels: Sequence[int] = (32, 64),
+        latent_dim: int = 64,
+        latent: str = "vector",
+        latent_channels: int = 4,
+        mean: Sequence[float] = (0.5,),
+        std: Sequence[float] = (0.25,),
+        reconstruction: str = "normalized",
+    ):
+        super().__init__()
+        _check_stats(mean, std, in_channels)
+        if reconstruction not in RECONSTRUCTION_SPACES:
+            raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
+        if latent not in ("vector", "map"):
+            raise ValueError(f"latent must be 'vector' or 'map', got {latent!r}")
+        factor = 2 ** len(block_out_channels)
+        if sample_size % factor:
+            raise ValueError(
+                f"ConvAutoencoder with {len(block_out_channels)} downsampling blocks needs a resolution divisible "
+                f"by {factor}; got {sample_size}. Use --resolution {max(factor, sample_size // factor * factor)} "
+                f"or fewer blocks."
+            )
+        self.normalize = Normalize(mean, std)
+        s = sample_size // factor  # side of the last feature map
+        chans = [in_channels, *block_out_channels]
+        down = []
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            down += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ELU()]
+        up = []
+        rev = chans[::-1]  # e.g. [64, 32, 1]
+        for i, (c_in, c_out) in enumerate(zip(rev[:-1], rev[1:])):
+            up.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
+            if i < len(rev) - 2:
+                up += [nn.BatchNorm2d(c_out), nn.ELU()]
+        c_last = block_out_channels[-1]
+        if latent == "vector":
+            # (B, c_last, s, s) -> (B, latent_dim) -> (B, c_last, s, s)
+            to_code = [nn.Flatten(), nn.Linear(c_last * s * s, latent_dim)]
+            from_code = [nn.Linear(latent_dim, c_last * s * s), nn.Unflatten(1, (c_last, s, s)), nn.ELU()]
+        else:
+            # (B, c_last, s, s) -> (B, latent_channels, s, s) -> (B, c_last, s, s)
+            to_code = [nn.Conv2d(c_last, latent_channels, 1)]
+            from_code = [nn.Conv2d(latent_channels, c_last, 1), nn.ELU()]
+        self.encoder = nn.Sequential(*down, *to_code)
+        self.decoder = nn.Sequential(*from_code, *up)

@@ -1,0 +1,11 @@
+"""Training: one accelerate loop (`train`) and one small objective per family."""
+
+from . import autoencoder  # noqa: F401  (registers the autoencoder objectives)
+from .config import TrainConfig
+from .loop import TrainResult, find_checkpoint, train
+from .objective import OBJECTIVES, Objective, get_objective_class, make_config, register
+
+__all__ = [
+    "OBJECTIVES", "Objective", "TrainConfig", "TrainResult", "find_checkpoint", "get_objective_class", "make_config",
+    "register", "train",
+]  # fmt: skip

@@ -1,0 +1,111 @@
+"""Objectives of the autoencoder family: plain and denoising, MLP and convolutional.
+
+Loss (per batch of clean images x in [0, 1], input x~ = corrupt(x) for a denoising model, else x):
+    mse: || f(x~) - normalize(x) ||^2      (the classic: targets in the normalized space)
+    bce: BCE(sigmoid(f(x~)), x)             (pixels as Bernoulli means; needs reconstruction="logits")
+Metric: R^2 of the reconstruction against the clean image, in pixel space [0, 1], over the held-out split.
+"""
+
+import inspect
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+
+from hf_genzoo.models.autoencoder import ConvAutoencoder, MLPAutoencoder
+from hf_genzoo.pipelines import AutoencoderPipeline
+
+from ..data import ImageData, parse_corruption, to_unit_range
+from ..metrics import R2Score
+from .config import TrainConfig
+from .objective import Objective, register
+
+LOSSES = ("mse", "bce")
+EVAL_NOISE_SEED = 1234  # the same corrupted held-out images at every evaluation
+
+
+def build_model(cls, cfg: TrainConfig, **fixed):
+    """Instantiate `cls` for `data`'s shape and statistics, with `--model_config` overrides checked."""
+    kwargs = cfg.model_kwargs()
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"--model_config: {cls.__name__} has no option(s) {unknown}; it takes {allowed}")
+    return cls(**{**fixed, **kwargs})
+
+
+class _AutoencoderObjective(Objective):
+    model_class: type
+
+    def __init__(self, cfg: TrainConfig, data: ImageData):
+        super().__init__(cfg, data)
+        if cfg.loss not in LOSSES:
+            raise ValueError(f"--loss must be one of {LOSSES}, got {cfg.loss!r}")
+        self.corruption = parse_corruption(cfg.noise)
+        mean, std = data.channel_stats()
+        self.ae = build_model(
+            self.model_class, cfg,
+            in_channels=data.channels, sample_size=data.resolution, mean=mean, std=std,
+            reconstruction="logits" if cfg.loss == "bce" else "normalized",
+        )  # fmt: skip
+        self.models = {"autoencoder": self.ae}
+
+    def _inputs(self, batch: dict, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        clean = to_unit_range(batch["pixel_values"])  # (B, C, H, W) in [0, 1]
+        return clean, (self.corruption(clean, generator) if self.corruption else clean)
+
+    def _loss(self, out, clean: torch.Tensor) -> torch.Tensor:
+        """Per-image loss `(B,)`, averaged over pixels."""
+        if self.cfg.loss == "bce":
+            loss = F.binary_cross_entropy_with_logits(out.sample.float(), clean, reduction="none")
+        else:
+            loss = F.mse_loss(out.sample.float(), self.ae.normalize(clean), reduction="none")
+        return loss.flatten(1).mean(1)
+
+    def losses(self, batch, step):
+        clean, noisy = self._inputs(batch)
+        yield "autoencoder", self._loss(self.models["autoencoder"](noisy), clean).mean()
+
+    @torch.no_grad()
+    def evaluate(self, loader, accelerator: Accelerator) -> dict[str, float]:
+        g = torch.Generator(device=accelerator.device).manual_seed(EVAL_NOISE_SEED)
+        r2, r2_noisy, loss_sum, n = R2Score(), R2Score(), 0.0, 0
+        for batch in loader:
+            clean, noisy = self._inputs(batch, g)
+            out = self.models["autoencoder"](noisy)
+            recon, clean_all, noisy_all, loss = accelerator.gather_for_metrics(
+                (self.ae.to_pixels(out.sample.float()), clean, noisy, self._loss(out, clean))
+            )
+            r2.update(recon, clean_all)
+            if self.corruption:
+                r2_noisy.update(noisy_all, clean_all)
+            loss_sum, n = loss_sum + loss.sum().item(), n + len(clean_all)
+        metrics = {"r2": r2.compute(), "loss": loss_sum / n}
+        if self.corruption:
+            metrics["r2_noisy_input"] = r2_noisy.compute()
+        return metrics
+
+    @torch.no_grad()
+    def picture(self, batch) -> torch.Tensor:
+        clean, noisy = self._inputs(batch, torch.Generator(device=batch["pixel_values"].device).manual_seed(0))
+        recon = self.ae.to_pixels(self.models["autoencoder"](noisy).sample.float())
+        rows = [clean, noisy, recon] if self.corruption else [clean, recon]
+        return torch.stack(rows)  # (R, N, C, H, W)
+
+    def pipeline(self, accelerator: Accelerator) -> AutoencoderPipeline:
+        return AutoencoderPipeline(autoencoder=accelerator.unwrap_model(self.models["autoencoder"]))
+
+    def card_info(self):
+        kind = "denoising autoencoder" if self.corruption else "autoencoder"
+        return {"family": "autoencoder", "tags": ["autoencoder", self.name] + (["denoising"] if self.corruption else []),
+                "description": f"{self.model_class.__name__} ({kind})", "main_metric": "r2"}  # fmt: skip
+
+
+@register("mlp_autoencoder")
+class MLPAutoencoderObjective(_AutoencoderObjective):
+    model_class = MLPAutoencoder
+
+
+@register("conv_autoencoder")
+class ConvAutoencoderObjective(_AutoencoderObjective):
+    model_class = ConvAutoencoder

@@ -1,0 +1,110 @@
+"""The training configuration: one dataclass, the reason for each default beside it.
+
+`genzoo train MODEL ...` and `accelerate launch scripts/train.py --model MODEL ...` both build
+their command line from this dataclass (`build_parser`), so the two are the same code and every
+flag's `--help` is the comment here. A family's objective may carry a `recipe`: defaults that
+suit it better (a GAN's learning rate, say); an explicit flag always wins.
+"""
+
+import argparse
+import ast
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _f(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    model: str = _f(None, "model family to train (see `genzoo train --help`)", positional=True)
+    # --- data
+    dataset: str = _f("digits", "dataset name, Hub id, imagefolder:<path> or local file/folder (digits needs no network)")
+    train_split: str = _f("train", "split to train on; datasets slicing works, e.g. 'train[:90%]'")
+    eval_split: str = _f("test", "held-out split evaluated each epoch, e.g. 'test' or 'train[90%:]'")
+    image_column: str = _f(None, "image column (default: the first Image/array column)")
+    label_column: str = _f(None, "label column, used for colouring plots (default: 'label' if present)")
+    resolution: int = _f(None, "square side in pixels images are resized to (default: the dataset's own)")
+    channels: int = _f(None, "1 (grey) or 3 (RGB) (default: the dataset's own)")
+    skip_bad_files: bool = _f(False, "skip unreadable image files (and report how many) instead of stopping")
+    random_flip: bool = _f(False, "random left-right flips, batched on the device (off: digits are not symmetric)")
+    # --- model and objective
+    model_config: str = _f("", "model constructor overrides, e.g. 'latent_dim=2,hidden_dim=512'")
+    noise: str = _f(None, "train as a denoising model: corrupt the input with gaussian:SIGMA or mask:P")
+    loss: str = _f("mse", "reconstruction loss: mse, or bce (binary cross-entropy for images in [0, 1])")
+    # --- optimization
+    epochs: int = _f(10, "passes over the training split (the benchmarks' budget)")
+    max_steps: int = _f(None, "stop after this many optimizer steps (overrides --epochs)")
+    batch_size: int = _f(128, "images per process per step; 128 keeps 2 CPU cores busy without hurting Adam")
+    learning_rate: float = _f(1e-3, "Adam's step size; 1e-3 is Adam's default and right for small autoencoders")
+    adam_beta1: float = _f(0.9, "Adam beta1 (GANs want 0.5, Radford et al. 2016)")
+    adam_beta2: float = _f(0.999, "Adam beta2")
+    weight_decay: float = _f(0.0, "AdamW decoupled weight decay")
+    lr_scheduler: str = _f("constant", "diffusers.optimization scheduler: constant, cosine, linear, ...")
+    lr_warmup_steps: int = _f(0, "linear warm-up steps of the learning rate")
+    max_grad_norm: float = _f(None, "clip gradients to this global norm (off by default)")
+    gradient_accumulation_steps: int = _f(1, "batches accumulated per optimizer step (effective batch = this x batch)")
+    mixed_precision: str = _f("no", "no, bf16 (fast on CPUs with AVX-512 BF16 and on recent GPUs) or fp16 (GPU)")
+    seed: int = _f(0, "seed of weights, shuffling and noise: the same seed gives the same run")
+    # --- bookkeeping
+    output_dir: str = _f("genzoo-output", "where the pipeline, checkpoints, logs and pictures go")
+    checkpointing_steps: int = _f(500, "save a resumable checkpoint every N optimizer steps (0: never)")
+    checkpoints_total_limit: int = _f(3, "keep only the newest K checkpoints")
+    resume_from_checkpoint: str = _f(None, "'latest' or a checkpoint folder to continue from")
+    log_every: int = _f(50, "log the training loss every N steps (logging syncs; every step costs speed)")
+    eval_every_epochs: int = _f(1, "evaluate on the held-out split and save a picture every N epochs")
+    eval_batches: int = _f(None, "evaluate on at most this many batches (default: the whole split)")
+    report_to: str = _f("tensorboard", "tracker for accelerate: tensorboard, wandb, ..., or none")
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """`--model_config 'a=1,b=(2, 3)'` -> {'a': 1, 'b': (2, 3)} (values are Python literals)."""
+        return parse_kwargs(self.model_config)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_kwargs(spec: str) -> dict[str, Any]:
+    if not spec:
+        return {}
+    try:
+        tree = ast.parse(f"f({spec})", mode="eval").body
+        if tree.args:
+            raise SyntaxError("positional value")
+        return {kw.arg: ast.literal_eval(kw.value) for kw in tree.keywords}
+    except (SyntaxError, ValueError) as err:
+        raise ValueError(
+            f"--model_config {spec!r} is not a list of key=value pairs with Python literal values "
+            f"(e.g. 'latent_dim=2,block_out_channels=(32, 64)'): {err}"
+        ) from None
+
+
+def _str2bool(v: str) -> bool:
+    if v.lower() in ("1", "true", "yes", "y"):
+        return True
+    if v.lower() in ("0", "false", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {v!r}")
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls=TrainConfig, skip=()) -> None:
+    """One flag per field, typed from the annotation, the field's comment as its help."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        kind = {"int": int, "float": float, "str": str, "bool": bool}[f.type if isinstance(f.type, str) else f.type.__name__]
+        shown = f" (default: {f.default})" if f.default not in (None, "") else ""
+        if f.metadata.get("positional"):
+            parser.add_argument(f.name, help=f.metadata["help"])
+        elif kind is bool:
+            parser.add_argument(f"--{f.name}", type=_str2bool, nargs="?", const=True, default=f.default,
+                                help=f.metadata["help"] + shown)  # fmt: skip
+        else:
+            parser.add_argument(f"--{f.name}", type=kind, default=f.default, help=f.metadata["help"] + shown)
+
+
+def config_from_namespace(ns: argparse.Namespace) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(ns).items() if k in names})

@@ -1,0 +1,232 @@
+"""The one training loop of hf_genzoo, on accelerate.
+
+Every family trains here; what differs is its `Objective` (models, optimizers, loss of a batch).
+Steps (cf. accelerate's `nlp_example.py`):
+    1. data: tensorize the train and held-out splits once (main process first), build loaders
+    2. the objective builds its models; optimizers and LR schedulers; `accelerator.prepare` once
+    3. resume from a checkpoint if asked (weights, optimizers, RNG states, our step counter)
+    4. for each batch: `accumulate`, the objective's losses one optimizer at a time, `backward`, step
+    5. every N steps: log, checkpoint; every epoch: evaluate, save a picture
+    6. at the end: `save_pretrained` of the pipeline, metrics.json, model card (and push if asked)
+"""
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+
+from ..data import load_images, make_loader
+from ..hub.card import write_model_card
+from ..viz import image_grid, save_grid
+from .config import TrainConfig
+from .objective import get_objective_class
+
+logger = logging.getLogger(__name__)
+STATE_FILE = "genzoo_state.json"  # written last: a checkpoint without it is incomplete and never resumed
+
+
+@dataclass
+class TrainState:
+    """Our counters, saved in every checkpoint beside accelerate's own state."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # epoch in progress
+    batches_in_epoch: int = 0  # batches of that epoch already consumed
+
+    def state_dict(self):
+        return {"step": self.step, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch}
+
+    def load_state_dict(self, d):
+        self.step, self.epoch, self.batches_in_epoch = d["step"], d["epoch"], d["batches_in_epoch"]
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    metrics: dict
+    steps: int
+    images_per_second: float
+    history: list = field(default_factory=list)
+
+
+def find_checkpoint(output_dir: str | Path, which: str) -> Path:
+    """'latest' -> the newest complete checkpoint under output_dir/checkpoints; else the given folder."""
+    if which != "latest":
+        path = Path(which)
+        if not (path / STATE_FILE).exists():
+            raise ValueError(f"{path} is not a complete hf_genzoo checkpoint (no {STATE_FILE})")
+        return path
+    root = Path(output_dir) / "checkpoints"
+    done = [p for p in root.glob("checkpoint_*") if (p / STATE_FILE).exists()] if root.exists() else []
+    if not done:
+        raise ValueError(f"--resume_from_checkpoint latest: no complete checkpoint in {root}")
+    return max(done, key=lambda p: json.loads((p / STATE_FILE).read_text())["step"])
+
+
+def _save_checkpoint(accelerator: Accelerator, state: TrainState) -> Path:
+    path = Path(accelerator.save_state())  # accelerate names it and keeps the newest `total_limit`
+    if accelerator.is_main_process:
+        tmp = path / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state.state_dict()))
+        os.replace(tmp, path / STATE_FILE)
+    return path
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    objective_cls = get_objective_class(cfg.model)
+    out = Path(cfg.output_dir)
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        log_with=None if cfg.report_to == "none" else cfg.report_to,
+        project_config=ProjectConfiguration(
+            project_dir=str(out), logging_dir=str(out / "logs"),
+            automatic_checkpoint_naming=True, total_limit=cfg.checkpoints_total_limit,
+        ),  # fmt: skip
+    )
+    set_seed(cfg.seed)
+
+    # 1. data
+    with accelerator.main_process_first():
+        load = dict(image_column=cfg.image_column, label_column=cfg.label_column, skip_bad_files=cfg.skip_bad_files)
+        train_data = load_images(cfg.dataset, cfg.train_split, resolution=cfg.resolution, channels=cfg.channels, **load)
+        eval_data = load_images(
+            cfg.dataset, cfg.eval_split, resolution=train_data.resolution, channels=train_data.channels, **load
+        )
+    for d in (train_data, eval_data):
+        if d.n_skipped:
+            logger.warning("skipped %d unreadable image file(s) in %s (%s)", d.n_skipped, d.name, d.split)
+    train_loader = make_loader(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
+    eval_loader = make_loader(eval_data, cfg.batch_size, shuffle=False)
+    picture_batch = next(iter(make_loader(eval_data, 16, shuffle=False)))
+
+    # 2. models, optimizers, schedulers, prepare
+    objective = objective_cls(cfg, train_data)
+    optimizers = objective.optimizers()
+    updates_per_epoch = max(1, len(train_loader) // cfg.gradient_accumulation_steps)
+    total_steps = cfg.max_steps or cfg.epochs * updates_per_epoch
+    schedulers = {
+        k: get_scheduler(cfg.lr_scheduler, opt, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=total_steps)
+        for k, opt in optimizers.items()
+    }
+    names = list(objective.models)
+    prepared = accelerator.prepare(*objective.models.values(), *optimizers.values(), *schedulers.values(), train_loader, eval_loader)
+    n, k = len(names), len(optimizers)
+    objective.models = dict(zip(names, prepared[:n]))
+    optimizers = dict(zip(optimizers, prepared[n : n + k]))
+    schedulers = dict(zip(schedulers, prepared[n + k : n + 2 * k]))
+    train_loader, eval_loader = prepared[-2:]
+    picture_batch = {key: v.to(accelerator.device) for key, v in picture_batch.items()}
+
+    state = TrainState()
+    accelerator.register_for_checkpointing(state, *objective.checkpoint_objects())
+
+    # 3. resume
+    if cfg.resume_from_checkpoint:
+        path = find_checkpoint(out, cfg.resume_from_checkpoint)
+        accelerator.load_state(str(path))
+        accelerator.project_configuration.iteration = int(path.name.rsplit("_", 1)[-1]) + 1
+        accelerator.print(f"resumed from {path} at step {state.step} (epoch {state.epoch})")
+
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    if cfg.report_to != "none":
+        flat = {key: (v if isinstance(v, (int, float, str, bool)) else str(v)) for key, v in cfg.to_dict().items()}
+        accelerator.init_trackers("genzoo", config=flat)
+
+    def evaluate_and_picture(tag: str) -> dict:
+        for m in objective.models.values():
+            m.eval()
+        limited = (b for i, b in enumerate(eval_loader) if cfg.eval_batches is None or i < cfg.eval_batches)
+        metrics = objective.evaluate(limited, accelerator)
+        pic = objective.picture(picture_batch)
+        for m in objective.models.values():
+            m.train()
+        if accelerator.is_main_process:
+            save_grid(pic, out / "samples" / f"{tag}.png")
+            tb = _tensorboard(accelerator)
+            if tb is not None:
+                tb.add_image("samples", np.asarray(image_grid(pic)), state.step, dataformats="HWC")
+        accelerator.log({f"eval/{key}": v for key, v in metrics.items()}, step=state.step)
+        return metrics
+
+    # 4-5. train
+    history, metrics = [], {}
+    images_seen, t_start = 0, time.perf_counter()
+    bar = tqdm(total=total_steps, initial=state.step, desc=f"training {cfg.model}", disable=not accelerator.is_local_main_process)
+    running, running_n = {}, 0
+    epochs = math.ceil(total_steps / updates_per_epoch)
+    done = state.step >= total_steps
+    while not done and state.epoch < epochs:
+        train_loader.set_epoch(state.epoch)
+        loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
+        for batch in loader:
+            state.batches_in_epoch += 1
+            with accelerator.accumulate(*objective.models.values()):
+                for name, loss in objective.losses(batch, state.step):
+                    accelerator.backward(loss)
+                    if cfg.max_grad_norm and accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(optimizers[name].param_groups[0]["params"], cfg.max_grad_norm)
+                    optimizers[name].step()
+                    schedulers[name].step()
+                    optimizers[name].zero_grad(set_to_none=True)
+                    running[name] = running.get(name, 0.0) + loss.detach()
+            images_seen += len(batch["pixel_values"]) * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            running_n += 1
+            objective.after_step(state.step)
+            bar.update(1)
+            if state.step % cfg.log_every == 0 or state.step == total_steps:
+                logs = {f"train/loss_{key}": (v / running_n).item() for key, v in running.items()}
+                logs["train/lr"] = next(iter(schedulers.values())).get_last_lr()[0]
+                accelerator.log(logs, step=state.step)
+                bar.set_postfix({key.split("/")[-1]: f"{v:.4g}" for key, v in logs.items()})
+                running, running_n = {}, 0
+            if cfg.checkpointing_steps and state.step % cfg.checkpointing_steps == 0:
+                _save_checkpoint(accelerator, state)
+            if state.step >= total_steps:
+                done = True
+                break
+        else:
+            state.epoch, state.batches_in_epoch = state.epoch + 1, 0
+            if state.epoch % cfg.eval_every_epochs == 0 or state.epoch == epochs:
+                metrics = evaluate_and_picture(f"epoch_{state.epoch:04d}")
+                history.append({"epoch": state.epoch, "step": state.step, **metrics})
+                bar.write(f"epoch {state.epoch}: " + ", ".join(f"{key} {v:.4f}" for key, v in metrics.items()))
+    bar.close()
+    elapsed = time.perf_counter() - t_start
+
+    # 6. final evaluation, pipeline, metrics, card
+    if not history or history[-1]["step"] != state.step:
+        metrics = evaluate_and_picture(f"step_{state.step:06d}")
+        history.append({"epoch": state.epoch, "step": state.step, **metrics})
+    accelerator.wait_for_everyone()
+    result = TrainResult(out, metrics, state.step, images_seen / max(elapsed, 1e-9), history)
+    if accelerator.is_main_process:
+        pipeline = objective.pipeline(accelerator)
+        pipeline.save_pretrained(out, safe_serialization=True)
+        summary = {"model": cfg.model, "dataset": cfg.dataset, "eval_split": cfg.eval_split, "steps": state.step,
+                   "resolution": train_data.resolution, "channels": train_data.channels,
+                   "metrics": metrics, "history": history, "train_images_per_second": result.images_per_second}  # fmt: skip
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        latest = max((out / "samples").glob("*.png"), key=os.path.getmtime)
+        write_model_card(out, cfg, objective.card_info(), summary, latest)
+    accelerator.end_training()
+    return result
+
+
+def _tensorboard(accelerator: Accelerator):
+    """The TensorBoard SummaryWriter when that tracker is on, else None."""
+    return next((t.tracker for t in accelerator.trackers if t.name == "tensorboard"), None)

@@ -1,0 +1,1 @@
+"""Jinja templates of the model cards, one per family (installed as `hf_genzoo.model_cards`)."""
