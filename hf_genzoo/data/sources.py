@@ -83,11 +83,11 @@ def load_fashion_mnist_split(split: str, directory: Path = FASHION_MNIST_DIR) ->
     return load_hub_split(FASHION_MNIST_HUB_ID, split, "image", "label")
 
 
-def load_cifar100_split(split: str, path: str = CIFAR100_HUB_ID) -> Source:
+def load_cifar100_split(split: str, path: str | None = None) -> Source:
     """CIFAR-100 (`uoft-cs/cifar100`: columns `img`, `fine_label`, `coarse_label`).
 
-    `path` is the Hub id, or a local folder / file with the same schema (e.g. its parquet files)."""
-    return load_hub_split(path, split, "img", "fine_label")
+    `path` is the Hub id (default), or a local folder with the same schema (e.g. its parquet files)."""
+    return load_hub_split(path or CIFAR100_HUB_ID, split, "img", "fine_label")
 
 
 def load_hub_split(path: str, split: str, image_column=None, label_column=None) -> Source:

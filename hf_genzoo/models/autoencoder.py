@@ -42,8 +42,8 @@ class AutoencoderOutput(BaseOutput):
     """
 
     sample: torch.Tensor
-    latents: torch.Tensor
-    normed: torch.Tensor
+    latents: torch.Tensor = None  # defaults let accelerate rebuild the output under mixed precision
+    normed: torch.Tensor = None
 
 
 class Normalize(nn.Module):
@@ -61,9 +61,13 @@ class Normalize(nn.Module):
         return x * self.std + self.mean
 
 
-def _check_stats(mean, std, in_channels):
+def _channel_stats(mean, std, in_channels) -> tuple[list[float], list[float]]:
+    """Defaults (0.5, 0.25) per channel; otherwise one value per channel is required."""
+    mean = [0.5] * in_channels if mean is None else list(mean)
+    std = [0.25] * in_channels if std is None else list(std)
     if len(mean) != in_channels or len(std) != in_channels:
-        raise ValueError(f"mean and std need one value per channel ({in_channels}), got {list(mean)} and {list(std)}")
+        raise ValueError(f"mean and std need one value per channel ({in_channels}), got {mean} and {std}")
+    return mean, std
 
 
 class _ImageAutoencoder(ModelMixin, ConfigMixin):
@@ -111,8 +115,9 @@ class MLPAutoencoder(_ImageAutoencoder):
         sample_size (`int`, *optional*, defaults to 32): image height and width.
         hidden_dim (`int`, *optional*, defaults to 512): width h of the first layer; the second is h/2.
         latent_dim (`int`, *optional*): code size; defaults to h/8 as in the classic model.
-        mean (`Sequence[float]`, *optional*): per-channel mean of the training images in [0, 1].
-        std (`Sequence[float]`, *optional*): per-channel standard deviation of the training images.
+        mean (`Sequence[float]`, *optional*): per-channel mean of the training images in [0, 1]
+            (defaults to 0.5; the training objective passes the dataset's own).
+        std (`Sequence[float]`, *optional*): per-channel standard deviation (defaults to 0.25).
         reconstruction (`str`, *optional*, defaults to `"normalized"`): `"normalized"` for MSE against
             the normalized input, `"logits"` for binary cross-entropy against the image in [0, 1].
     """
@@ -125,12 +130,12 @@ class MLPAutoencoder(_ImageAutoencoder):
         sample_size: int = 32,
         hidden_dim: int = 512,
         latent_dim: int | None = None,
-        mean: Sequence[float] = (0.5, 0.5, 0.5),
-        std: Sequence[float] = (0.25, 0.25, 0.25),
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         reconstruction: str = "normalized",
     ):
         super().__init__()
-        _check_stats(mean, std, in_channels)
+        mean, std = _channel_stats(mean, std, in_channels)
         if reconstruction not in RECONSTRUCTION_SPACES:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
         if hidden_dim < 8:
@@ -181,12 +186,12 @@ class ConvAutoencoder(_ImageAutoencoder):
         latent_dim: int = 64,
         latent: str = "vector",
         latent_channels: int = 4,
-        mean: Sequence[float] = (0.5,),
-        std: Sequence[float] = (0.25,),
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         reconstruction: str = "normalized",
     ):
         super().__init__()
-        _check_stats(mean, std, in_channels)
+        mean, std = _channel_stats(mean, std, in_channels)
         if reconstruction not in RECONSTRUCTION_SPACES:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
         if latent not in ("vector", "map"):

@@ -2,7 +2,8 @@
 
 Loss (per batch of clean images x in [0, 1], input x~ = corrupt(x) for a denoising model, else x):
     mse: || f(x~) - normalize(x) ||^2      (the classic: targets in the normalized space)
-    bce: BCE(sigmoid(f(x~)), x)             (pixels as Bernoulli means; needs reconstruction="logits")
+    bce: BCE(sigmoid(f(x~)), x)             (pixels as Bernoulli means; the model is built with
+                                             reconstruction="logits", so a saved model knows its loss)
 Metric: R^2 of the reconstruction against the clean image, in pixel space [0, 1], over the held-out split.
 """
 
@@ -15,7 +16,7 @@ from accelerate import Accelerator
 from hf_genzoo.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 from hf_genzoo.pipelines import AutoencoderPipeline
 
-from ..data import ImageData, parse_corruption, to_unit_range
+from ..data import Corruption, ImageData, parse_corruption, to_unit_range
 from ..metrics import R2Score
 from .config import TrainConfig
 from .objective import Objective, register
@@ -32,6 +33,40 @@ def build_model(cls, cfg: TrainConfig, **fixed):
     if unknown:
         raise ValueError(f"--model_config: {cls.__name__} has no option(s) {unknown}; it takes {allowed}")
     return cls(**{**fixed, **kwargs})
+
+
+def reconstruction_loss(ae, sample: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """Per-image loss `(B,)`, averaged over pixels; the model's reconstruction space picks MSE or BCE."""
+    if ae.config.reconstruction == "logits":
+        loss = F.binary_cross_entropy_with_logits(sample.float(), clean, reduction="none")
+    else:
+        loss = F.mse_loss(sample.float(), ae.normalize(clean), reduction="none")
+    return loss.flatten(1).mean(1)
+
+
+@torch.no_grad()
+def evaluate_autoencoder(model, loader, accelerator: Accelerator, corruption: Corruption | None = None) -> dict:
+    """R^2 of reconstructions against the clean images (pixel space), mean loss, and with `corruption` the
+    R^2 of the corrupted input itself (what a denoiser must beat). The corruption is seeded: every
+    evaluation sees the same noisy images."""
+    ae = accelerator.unwrap_model(model)
+    g = torch.Generator(device=accelerator.device).manual_seed(EVAL_NOISE_SEED)
+    r2, r2_noisy, loss_sum, n = R2Score(), R2Score(), 0.0, 0
+    for batch in loader:
+        clean = to_unit_range(batch["pixel_values"].to(accelerator.device))  # (B, C, H, W)
+        noisy = corruption(clean, g) if corruption else clean
+        out = model(noisy)
+        recon, clean_all, noisy_all, loss = accelerator.gather_for_metrics(
+            (ae.to_pixels(out.sample.float()), clean, noisy, reconstruction_loss(ae, out.sample, clean))
+        )
+        r2.update(recon, clean_all)
+        if corruption:
+            r2_noisy.update(noisy_all, clean_all)
+        loss_sum, n = loss_sum + loss.sum().item(), n + len(clean_all)
+    metrics = {"r2": r2.compute(), "loss": loss_sum / n}
+    if corruption:
+        metrics["r2_noisy_input"] = r2_noisy.compute()
+    return metrics
 
 
 class _AutoencoderObjective(Objective):
@@ -54,36 +89,13 @@ class _AutoencoderObjective(Objective):
         clean = to_unit_range(batch["pixel_values"])  # (B, C, H, W) in [0, 1]
         return clean, (self.corruption(clean, generator) if self.corruption else clean)
 
-    def _loss(self, out, clean: torch.Tensor) -> torch.Tensor:
-        """Per-image loss `(B,)`, averaged over pixels."""
-        if self.cfg.loss == "bce":
-            loss = F.binary_cross_entropy_with_logits(out.sample.float(), clean, reduction="none")
-        else:
-            loss = F.mse_loss(out.sample.float(), self.ae.normalize(clean), reduction="none")
-        return loss.flatten(1).mean(1)
-
     def losses(self, batch, step):
         clean, noisy = self._inputs(batch)
-        yield "autoencoder", self._loss(self.models["autoencoder"](noisy), clean).mean()
+        out = self.models["autoencoder"](noisy)
+        yield "autoencoder", reconstruction_loss(self.ae, out.sample, clean).mean()
 
-    @torch.no_grad()
     def evaluate(self, loader, accelerator: Accelerator) -> dict[str, float]:
-        g = torch.Generator(device=accelerator.device).manual_seed(EVAL_NOISE_SEED)
-        r2, r2_noisy, loss_sum, n = R2Score(), R2Score(), 0.0, 0
-        for batch in loader:
-            clean, noisy = self._inputs(batch, g)
-            out = self.models["autoencoder"](noisy)
-            recon, clean_all, noisy_all, loss = accelerator.gather_for_metrics(
-                (self.ae.to_pixels(out.sample.float()), clean, noisy, self._loss(out, clean))
-            )
-            r2.update(recon, clean_all)
-            if self.corruption:
-                r2_noisy.update(noisy_all, clean_all)
-            loss_sum, n = loss_sum + loss.sum().item(), n + len(clean_all)
-        metrics = {"r2": r2.compute(), "loss": loss_sum / n}
-        if self.corruption:
-            metrics["r2_noisy_input"] = r2_noisy.compute()
-        return metrics
+        return evaluate_autoencoder(self.models["autoencoder"], loader, accelerator, self.corruption)
 
     @torch.no_grad()
     def picture(self, batch) -> torch.Tensor:

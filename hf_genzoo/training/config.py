@@ -33,7 +33,8 @@ class TrainConfig:
     # --- model and objective
     model_config: str = _f("", "model constructor overrides, e.g. 'latent_dim=2,hidden_dim=512'")
     noise: str = _f(None, "train as a denoising model: corrupt the input with gaussian:SIGMA or mask:P")
-    loss: str = _f("mse", "reconstruction loss: mse, or bce (binary cross-entropy for images in [0, 1])")
+    loss: str = _f("mse", "reconstruction loss: mse, or bce (binary cross-entropy for images in [0, 1])",
+                   choices=("mse", "bce"))
     # --- optimization
     epochs: int = _f(10, "passes over the training split (the benchmarks' budget)")
     max_steps: int = _f(None, "stop after this many optimizer steps (overrides --epochs)")
@@ -42,11 +43,14 @@ class TrainConfig:
     adam_beta1: float = _f(0.9, "Adam beta1 (GANs want 0.5, Radford et al. 2016)")
     adam_beta2: float = _f(0.999, "Adam beta2")
     weight_decay: float = _f(0.0, "AdamW decoupled weight decay")
-    lr_scheduler: str = _f("constant", "diffusers.optimization scheduler: constant, cosine, linear, ...")
+    lr_scheduler: str = _f("constant", "learning-rate schedule (diffusers.optimization.get_scheduler)",
+                           choices=("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
+                                    "polynomial"))
     lr_warmup_steps: int = _f(0, "linear warm-up steps of the learning rate")
     max_grad_norm: float = _f(None, "clip gradients to this global norm (off by default)")
     gradient_accumulation_steps: int = _f(1, "batches accumulated per optimizer step (effective batch = this x batch)")
-    mixed_precision: str = _f("no", "no, bf16 (fast on CPUs with AVX-512 BF16 and on recent GPUs) or fp16 (GPU)")
+    mixed_precision: str = _f("no", "bf16 is fast on CPUs with AVX-512 BF16 and on recent GPUs; fp16 needs a GPU",
+                              choices=("no", "bf16", "fp16"))
     seed: int = _f(0, "seed of weights, shuffling and noise: the same seed gives the same run")
     # --- bookkeeping
     output_dir: str = _f("genzoo-output", "where the pipeline, checkpoints, logs and pictures go")
@@ -95,14 +99,16 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls=TrainConfig, sk
         if f.name in skip:
             continue
         kind = {"int": int, "float": float, "str": str, "bool": bool}[f.type if isinstance(f.type, str) else f.type.__name__]
-        shown = f" (default: {f.default})" if f.default not in (None, "") else ""
+        shown = " (default: %(default)s)" if f.default not in (None, "") else ""
+        help_text = f.metadata["help"].replace("%", "%%")  # argparse formats help with %
         if f.metadata.get("positional"):
-            parser.add_argument(f.name, help=f.metadata["help"])
+            parser.add_argument(f.name, help=help_text)
         elif kind is bool:
             parser.add_argument(f"--{f.name}", type=_str2bool, nargs="?", const=True, default=f.default,
-                                help=f.metadata["help"] + shown)  # fmt: skip
+                                help=help_text + shown)  # fmt: skip
         else:
-            parser.add_argument(f"--{f.name}", type=kind, default=f.default, help=f.metadata["help"] + shown)
+            parser.add_argument(f"--{f.name}", type=kind, default=f.default, help=help_text + shown,
+                                choices=f.metadata.get("choices"))  # fmt: skip
 
 
 def config_from_namespace(ns: argparse.Namespace) -> TrainConfig:

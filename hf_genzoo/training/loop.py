@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
-from ..data import load_images, make_loader
+from ..data import load_images, make_loader, random_hflip
 from ..hub.card import write_model_card
 from ..viz import image_grid, save_grid
 from .config import TrainConfig
@@ -82,6 +83,17 @@ def _save_checkpoint(accelerator: Accelerator, state: TrainState) -> Path:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
+    """Train `cfg.model` as `cfg` says; see the module docstring for the steps."""
+    try:
+        return _train(cfg)
+    finally:
+        # accelerate keeps its state in process-wide singletons; clearing them (as accelerate's own test
+        # case does) lets a second train() in this process (tests, benchmarks) pick another precision.
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+
+
+def _train(cfg: TrainConfig) -> TrainResult:
     objective_cls = get_objective_class(cfg.model)
     out = Path(cfg.output_dir)
     accelerator = Accelerator(
@@ -164,7 +176,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     history, metrics = [], {}
     images_seen, t_start = 0, time.perf_counter()
     bar = tqdm(total=total_steps, initial=state.step, desc=f"training {cfg.model}", disable=not accelerator.is_local_main_process)
-    running, running_n = {}, 0
+    running, running_n = {}, {}  # loss sums and counts per optimizer since the last log
     epochs = math.ceil(total_steps / updates_per_epoch)
     done = state.step >= total_steps
     while not done and state.epoch < epochs:
@@ -172,6 +184,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
         for batch in loader:
             state.batches_in_epoch += 1
+            if cfg.random_flip:
+                batch["pixel_values"] = random_hflip(batch["pixel_values"])
             with accelerator.accumulate(*objective.models.values()):
                 for name, loss in objective.losses(batch, state.step):
                     accelerator.backward(loss)
@@ -181,25 +195,25 @@ def train(cfg: TrainConfig) -> TrainResult:
                     schedulers[name].step()
                     optimizers[name].zero_grad(set_to_none=True)
                     running[name] = running.get(name, 0.0) + loss.detach()
+                    running_n[name] = running_n.get(name, 0) + 1
             images_seen += len(batch["pixel_values"]) * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
             state.step += 1
-            running_n += 1
             objective.after_step(state.step)
             bar.update(1)
             if state.step % cfg.log_every == 0 or state.step == total_steps:
-                logs = {f"train/loss_{key}": (v / running_n).item() for key, v in running.items()}
+                logs = {f"train/loss_{key}": (v / running_n[key]).item() for key, v in running.items()}
                 logs["train/lr"] = next(iter(schedulers.values())).get_last_lr()[0]
                 accelerator.log(logs, step=state.step)
                 bar.set_postfix({key.split("/")[-1]: f"{v:.4g}" for key, v in logs.items()})
-                running, running_n = {}, 0
+                running, running_n = {}, {}
             if cfg.checkpointing_steps and state.step % cfg.checkpointing_steps == 0:
                 _save_checkpoint(accelerator, state)
             if state.step >= total_steps:
                 done = True
                 break
-        else:
+        if state.batches_in_epoch >= len(train_loader):  # the epoch is complete
             state.epoch, state.batches_in_epoch = state.epoch + 1, 0
             if state.epoch % cfg.eval_every_epochs == 0 or state.epoch == epochs:
                 metrics = evaluate_and_picture(f"epoch_{state.epoch:04d}")

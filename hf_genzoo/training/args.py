@@ -1,0 +1,40 @@
+"""The training command line, shared by `genzoo train MODEL ...` and `scripts/train.py --model MODEL ...`.
+
+Built from `TrainConfig`'s fields; the chosen family's `recipe` becomes the defaults, so
+`genzoo train gan --help` shows the GAN's learning rate, and an explicit flag always wins.
+"""
+
+import argparse
+
+from .config import TrainConfig, add_dataclass_arguments, config_from_namespace
+from .objective import OBJECTIVES, get_objective_class
+
+EXAMPLES = """examples:
+  genzoo train mlp_autoencoder --dataset digits --epochs 50
+  genzoo train conv_autoencoder --dataset fashion_mnist --model_config latent_dim=16 --mixed_precision bf16
+  genzoo train mlp_autoencoder --dataset fashion_mnist --noise gaussian:0.3      # denoising autoencoder
+  accelerate launch scripts/train.py --model mlp_autoencoder --dataset fashion_mnist --resume_from_checkpoint latest
+"""
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, model_as_flag: bool) -> None:
+    """Add the training flags to `parser`, which must be made with `add_help=False` (`parse_train_args`
+    adds --help once the recipe's defaults are in, so --help shows them)."""
+    if model_as_flag:
+        parser.add_argument("--model", required=True, choices=sorted(OBJECTIVES), help="model family to train")
+    else:
+        parser.add_argument("model", choices=sorted(OBJECTIVES), help="model family to train")
+    add_dataclass_arguments(parser, TrainConfig, skip=("model",))
+    parser.epilog = EXAMPLES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def parse_train_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> TrainConfig:
+    """Parse twice: first to learn the model, then with its recipe as the defaults."""
+    try:
+        known, _ = parser.parse_known_args(argv)
+        parser.set_defaults(**get_objective_class(known.model).recipe)
+    except SystemExit:  # no model given (e.g. plain --help): report it in the full parse below
+        pass
+    parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
+    return config_from_namespace(parser.parse_args(argv))

@@ -1,0 +1,122 @@
+"""`VAEPipeline`: sample, reconstruct, encode and interpolate with a trained VAE (Kingma & Welling 2014)."""
+
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from hf_genzoo.models.vae import VAE
+
+from .image_io import ImageInput, from_model_output, to_model_input
+
+
+class VAEPipeline(DiffusionPipeline):
+    r"""
+    Pipeline for a [`VAE`]. Images shown are the decoder's mean (`VAE.to_pixels`), not pixel samples
+    from p(x|z).
+
+    ```py
+    >>> import torch
+    >>> from hf_genzoo import VAEPipeline
+    >>> pipe = VAEPipeline.from_pretrained("genzoo-output")
+    >>> samples = pipe(num_images=16, generator=torch.Generator().manual_seed(0)).images  # z ~ N(0, I)
+    >>> recon = pipe.reconstruct(images).images
+    >>> strip = pipe.interpolate(images[0], images[1], steps=8).images
+    >>> means = pipe.encode(images)                   # (B, latent_dim) posterior means
+    >>> grid = pipe.latent_grid(n=15).images           # 2-D latent only: 15 x 15 decoded grid
+    ```
+
+    Args:
+        vae ([`VAE`]): the trained model.
+    """
+
+    model_cpu_offload_seq = "vae"
+
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.register_modules(vae=vae)
+
+    def _prepare(self, images: ImageInput) -> torch.Tensor:
+        cfg = self.vae.config
+        return to_model_input(images, cfg.in_channels, cfg.sample_size, self.device, self.vae.dtype)
+
+    def _flat(self, z: torch.Tensor) -> torch.Tensor:
+        """`(B, D, 1, 1)` -> `(B, D)` for a vector latent; a latent map stays `(B, c, h, w)`."""
+        return z.flatten(1) if self.vae.config.latent == "vector" else z
+
+    @torch.no_grad()
+    def encode(self, images: ImageInput, batch_size: int = 512) -> torch.Tensor:
+        """Posterior means of `images`: `(B, latent_dim)` for a vector latent, `(B, c, h, w)` for a map."""
+        x = self._prepare(images)
+        return torch.cat([self._flat(self.vae.encode(chunk).latent_dist.mode()) for chunk in x.split(batch_size)])
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, output_type: str = "pil") -> ImagePipelineOutput:
+        """Images decoded from latents (`(B, latent_dim)` or `(B, *vae.latent_shape)`)."""
+        pixels = self.vae.to_pixels(self.vae.decode(latents.to(self.device, self.vae.dtype)).sample)  # (B, C, H, W)
+        return ImagePipelineOutput(images=from_model_output(pixels, output_type))
+
+    @torch.no_grad()
+    def sample(
+        self, num_images: int = 1, generator: torch.Generator | None = None, output_type: str = "pil"
+    ) -> ImagePipelineOutput:
+        """Decode `num_images` latents drawn from the prior N(0, I)."""
+        if num_images < 1:
+            raise ValueError(f"num_images must be at least 1, got {num_images}")
+        shape = (num_images, *self.vae.latent_shape)
+        z = randn_tensor(shape, generator=generator, device=self.device, dtype=self.vae.dtype)
+        return self.decode(z, output_type)
+
+    @torch.no_grad()
+    def reconstruct(self, images: ImageInput, output_type: str = "pil", batch_size: int = 512) -> ImagePipelineOutput:
+        """Decode the posterior mean of each image (deterministic)."""
+        return self.decode(self.encode(images, batch_size=batch_size), output_type)
+
+    @torch.no_grad()
+    def interpolate(
+        self, image_a: ImageInput, image_b: ImageInput, steps: int = 8, output_type: str = "pil"
+    ) -> ImagePipelineOutput:
+        """`steps` images decoded along the straight line between the posterior means of two images,
+        endpoints included (the first decodes `image_a`'s mean, the last `image_b`'s)."""
+        if steps < 2:
+            raise ValueError(f"steps must be at least 2 (the two endpoints), got {steps}")
+        z_a, z_b = self.encode(image_a), self.encode(image_b)
+        if len(z_a) != 1 or len(z_b) != 1:
+            raise ValueError(f"interpolate takes one image at each end; got {len(z_a)} and {len(z_b)}")
+        t = torch.linspace(0, 1, steps, device=z_a.device, dtype=z_a.dtype).view(-1, *[1] * (z_a.ndim - 1))
+        return self.decode(torch.lerp(z_a, z_b, t), output_type)  # (steps, ...) latents
+
+    @torch.no_grad()
+    def latent_grid(self, n: int = 15, output_type: str = "pil") -> ImagePipelineOutput:
+        """For a 2-D latent: `n * n` images decoded at z = (Phi^-1(u), Phi^-1(v)) over an even grid of the
+        unit square (Kingma & Welling 2014, fig. 4). Image `i * n + j` is row i (z_2 from high to low) and
+        column j (z_1 from low to high), ready for `hf_genzoo.viz.image_grid(images, ncols=n)`."""
+        cfg = self.vae.config
+        if cfg.latent != "vector" or cfg.latent_dim != 2:
+            raise ValueError(f"latent_grid needs a 2-D vector latent (latent_dim=2); this VAE has "
+                             f"latent={cfg.latent!r}, latent_dim={cfg.latent_dim}")  # fmt: skip
+        if n < 2:
+            raise ValueError(f"n must be at least 2, got {n}")
+        q = torch.special.ndtri((torch.arange(n, device=self.device, dtype=torch.float32) + 0.5) / n)  # (n,) quantiles
+        z1, z2 = q.view(1, n).expand(n, n), q.flip(0).view(n, 1).expand(n, n)
+        z = torch.stack([z1, z2], dim=-1).reshape(n * n, 2)  # (n*n, 2)
+        return self.decode(z.to(self.vae.dtype), output_type)
+
+    def __call__(
+        self,
+        num_images: int = 1,
+        generator: torch.Generator | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        r"""
+        Draw images from the model: z ~ N(0, I), then the decoder's mean.
+
+        Args:
+            num_images (`int`, *optional*, defaults to 1): how many images.
+            generator (`torch.Generator`, *optional*): makes the draw deterministic.
+            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` `(B, H, W, C)` or
+                `"pt"` `(B, C, H, W)`.
+            return_dict (`bool`, *optional*, defaults to `True`): an `ImagePipelineOutput`, else a tuple.
+        """
+        out = self.sample(num_images, generator=generator, output_type=output_type)
+        return out if return_dict else (out.images,)

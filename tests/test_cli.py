@@ -1,0 +1,92 @@
+"""Smoke runs of every entry point, checking the files they write."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import PIL.Image
+import pytest
+
+from hf_genzoo.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "ae"
+    main(["train", "mlp_autoencoder", "--dataset", "digits", "--output_dir", str(out), "--epochs", "2",
+          "--batch_size", "64", "--model_config", "hidden_dim=32", "--report_to", "none", "--checkpointing_steps", "20"])  # fmt: skip
+    return out
+
+
+def test_genzoo_train_writes_pipeline_card_metrics_checkpoints_and_pictures(trained):
+    for name in ("model_index.json", "README.md", "metrics.json", "train_config.json", "sample.png"):
+        assert (trained / name).exists(), name
+    assert (trained / "autoencoder" / "diffusion_pytorch_model.safetensors").exists()
+    assert json.loads((trained / "train_config.json").read_text())["model_config"] == "hidden_dim=32"
+    assert len(list((trained / "checkpoints").glob("checkpoint_*"))) == 2  # steps 20 and 40 of 2 x 22
+    assert PIL.Image.open(trained / "sample.png").size[0] > 16 * 8  # a grid of 16 columns
+
+
+def test_evaluate_prints_and_writes_r2(trained, tmp_path, capsys):
+    main(["evaluate", "--model", str(trained), "--dataset", "digits", "--noise", "gaussian:0.2",
+          "--output", str(tmp_path / "m.json")])  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "m.json").read_text())
+    assert printed["images"] == 360 and -1 < printed["r2"] < 1 and "r2_noisy_input" in printed
+    main(["evaluate", "--model", str(trained), "--dataset", "digits"])
+    clean = json.loads(capsys.readouterr().out)
+    assert clean["r2"] == pytest.approx(json.loads((trained / "metrics.json").read_text())["metrics"]["r2"], abs=1e-6)
+
+
+def test_embed_and_reconstruct_draw_pictures(trained, tmp_path, capsys):
+    main(["embed", "--model", str(trained), "--dataset", "digits", "--num_images", "100", "--output_dir", str(tmp_path)])
+    assert PIL.Image.open(tmp_path / "embedding.png").size[0] > 500
+    assert (tmp_path / "reconstructions.png").exists()
+    main(["reconstruct", "--model", str(trained), "--dataset", "digits", "--num_images", "8", "--noise", "mask:0.3",
+          "--output", str(tmp_path / "r.png")])  # fmt: skip
+    img = PIL.Image.open(tmp_path / "r.png")
+    assert img.size[1] > 2.5 * img.size[0] / 8  # three rows: clean, corrupted, reconstructed
+    assert "embedding.png" in capsys.readouterr().out
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    main(["demo", "--output_dir", str(tmp_path / "demo"), "--epochs", "2", "--hidden_dim", "32"])
+    out = capsys.readouterr().out
+    assert "held-out R^2: autoencoder (4-d code)" in out and "PCA with 4 components" in out
+    for name in ("embedding.png", "reconstructions.png", "model_index.json", "metrics.json"):
+        assert (tmp_path / "demo" / name).exists(), name
+
+
+def test_bad_input_exits_with_a_message_not_a_traceback(tmp_path):
+    with pytest.raises(SystemExit, match="unknown dataset 'nope'"):
+        main(["train", "mlp_autoencoder", "--dataset", "nope", "--output_dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="holds no saved pipeline"):
+        main(["evaluate", "--model", str(tmp_path), "--dataset", "digits"])
+
+
+def _run(args, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(args, capture_output=True, text=True, cwd=kw.get("cwd", REPO), env=env, timeout=300)
+
+
+def test_help_of_every_command():
+    top = _run(["genzoo", "--help"])
+    assert top.returncode == 0 and all(c in top.stdout for c in ("train", "reconstruct", "embed", "evaluate", "demo"))
+    for cmd in ("reconstruct", "embed", "evaluate", "demo"):
+        assert _run(["genzoo", cmd, "--help"]).returncode == 0
+    train_help = _run(["genzoo", "train", "mlp_autoencoder", "--help"])
+    assert train_help.returncode == 0 and "--mixed_precision" in train_help.stdout and "default: 0.001" in train_help.stdout
+
+
+def test_accelerate_launch_of_the_script_is_the_same_training(tmp_path):
+    out = tmp_path / "launched"
+    proc = _run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu",
+                 "scripts/train.py", "--model", "mlp_autoencoder", "--dataset", "digits", "--max_steps", "5",
+                 "--model_config", "hidden_dim=16", "--output_dir", str(out), "--report_to", "tensorboard"])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "model_index.json").exists() and json.loads((out / "metrics.json").read_text())["steps"] == 5
+    assert list((out / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs"

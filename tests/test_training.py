@@ -1,0 +1,90 @@
+"""The one training loop, driven by the autoencoder objectives: learning, resuming, options."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hf_genzoo import AutoencoderPipeline
+from hf_genzoo.training import find_checkpoint, make_config, train
+
+TINY = "hidden_dim=32"
+
+
+def _weights(folder):
+    return load_file(str(folder / "autoencoder" / "diffusion_pytorch_model.safetensors"))
+
+
+def test_a_tiny_run_lowers_the_loss_and_saves_a_pipeline(tiny_train_kwargs):
+    cfg = make_config("mlp_autoencoder", **tiny_train_kwargs, model_config=TINY, epochs=6, eval_every_epochs=1)
+    result = train(cfg)
+    losses = [h["loss"] for h in result.history]
+    assert len(losses) == 6 and losses[-1] < 0.6 * losses[0]
+    assert result.metrics["r2"] > 0.3 and result.steps == 6 * (1437 // 32)
+    out = result.output_dir
+    pipe = AutoencoderPipeline.from_pretrained(out)
+    assert pipe.encode(torch.rand(2, 1, 8, 8)).shape == (2, 4)
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["metrics"]["r2"] == pytest.approx(result.metrics["r2"])
+    assert (out / "README.md").read_text().count("hf-genzoo") >= 1 and (out / "sample.png").exists()
+    assert len(list((out / "samples").glob("epoch_*.png"))) == 6
+
+
+def test_resume_continues_the_step_count_and_ends_with_the_same_weights(tmp_path, tiny_train_kwargs):
+    # Denoising, so the run draws random numbers every step: resuming must restore the RNG too.
+    common = dict(tiny_train_kwargs, model_config=TINY, noise="gaussian:0.3", checkpointing_steps=10, eval_every_epochs=5)
+    whole = train(make_config("mlp_autoencoder", **{**common, "output_dir": str(tmp_path / "whole")}, max_steps=70))
+    first = train(make_config("mlp_autoencoder", **{**common, "output_dir": str(tmp_path / "split")}, max_steps=30))
+    assert first.steps == 30
+    ckpt = find_checkpoint(tmp_path / "split", "latest")
+    assert json.loads((ckpt / "genzoo_state.json").read_text())["step"] == 30
+    resumed = train(make_config("mlp_autoencoder", **{**common, "output_dir": str(tmp_path / "split")}, max_steps=70,
+                                resume_from_checkpoint="latest"))  # fmt: skip
+    assert resumed.steps == 70  # 30 done before + 40 now (the checkpoint is mid-epoch: 44 batches per epoch)
+    a, b = _weights(whole.output_dir), _weights(resumed.output_dir)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    assert len(list((tmp_path / "split" / "checkpoints").iterdir())) == 3  # checkpoints_total_limit
+
+
+def test_incomplete_checkpoints_are_never_resumed(tmp_path):
+    (tmp_path / "checkpoints" / "checkpoint_0").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no complete checkpoint"):
+        find_checkpoint(tmp_path, "latest")
+
+
+def test_denoising_autoencoder_reports_the_r2_of_its_noisy_input(tiny_train_kwargs):
+    cfg = make_config("conv_autoencoder", **tiny_train_kwargs, noise="mask:0.25", epochs=3, resolution=8,
+                      model_config="block_out_channels=(8, 16),latent_dim=16", mixed_precision="bf16",
+                      gradient_accumulation_steps=2)  # fmt: skip
+    result = train(cfg)
+    assert set(result.metrics) == {"r2", "loss", "r2_noisy_input"}
+    assert result.steps == 3 * (1437 // 32 // 2)
+    assert result.metrics["r2_noisy_input"] < 0.9
+
+
+def test_bce_loss_trains_a_logits_model(tiny_train_kwargs):
+    result = train(make_config("mlp_autoencoder", **tiny_train_kwargs, model_config=TINY, loss="bce", max_steps=5))
+    pipe = AutoencoderPipeline.from_pretrained(result.output_dir)
+    assert pipe.autoencoder.config.reconstruction == "logits"
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (dict(model="mlp_autoencoder", model_config="latent=3"), r"MLPAutoencoder has no option\(s\) \['latent'\]"),
+        (dict(model="conv_autoencoder", resolution=10), "divisible by 4"),
+        (dict(model="mlp_autoencoder", model_config="hidden_dim="), "key=value pairs"),
+        (dict(model="mlp_autoencoder", dataset="no_such_set"), "unknown dataset"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(tiny_train_kwargs, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        train(make_config(overrides.pop("model"), **{**tiny_train_kwargs, **overrides}))
+
+
+def test_unknown_model_lists_the_trainable_ones():
+    with pytest.raises(ValueError, match="trainable models:.*mlp_autoencoder"):
+        make_config("transformer")
