@@ -88,3 +88,11 @@ def test_bad_input_is_a_clear_value_error(tiny_train_kwargs, overrides, message)
 def test_unknown_model_lists_the_trainable_ones():
     with pytest.raises(ValueError, match="trainable models:.*mlp_autoencoder"):
         make_config("transformer")
+
+
+def test_a_second_run_into_a_folder_with_checkpoints_must_say_resume(tiny_train_kwargs):
+    kwargs = dict(tiny_train_kwargs, model_config=TINY, max_steps=4, checkpointing_steps=2)
+    train(make_config("mlp_autoencoder", **kwargs))
+    with pytest.raises(ValueError, match="--resume_from_checkpoint latest"):
+        train(make_config("mlp_autoencoder", **kwargs))
+    assert train(make_config("mlp_autoencoder", **{**kwargs, "max_steps": 6}, resume_from_checkpoint="latest")).steps == 6

@@ -96,6 +96,12 @@ def train(cfg: TrainConfig) -> TrainResult:
 def _train(cfg: TrainConfig) -> TrainResult:
     objective_cls = get_objective_class(cfg.model)
     out = Path(cfg.output_dir)
+    existing = sorted((out / "checkpoints").glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1]))
+    if existing and cfg.checkpointing_steps and not cfg.resume_from_checkpoint:
+        raise ValueError(
+            f"{out} already has checkpoints of an earlier run; pass --resume_from_checkpoint latest to continue it, "
+            f"or choose another --output_dir"
+        )
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -146,8 +152,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
     if cfg.resume_from_checkpoint:
         path = find_checkpoint(out, cfg.resume_from_checkpoint)
         accelerator.load_state(str(path))
-        accelerator.project_configuration.iteration = int(path.name.rsplit("_", 1)[-1]) + 1
         accelerator.print(f"resumed from {path} at step {state.step} (epoch {state.epoch})")
+    if existing:  # accelerate numbers checkpoints itself: go on after the newest
+        accelerator.project_configuration.iteration = int(existing[-1].name.split("_")[-1]) + 1
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
