@@ -13,6 +13,9 @@ _EXPORTS = {
     "MLPAutoencoder": "hf_genzoo.models",
     "ConvAutoencoder": "hf_genzoo.models",
     "AutoencoderPipeline": "hf_genzoo.pipelines",
+    "Generator": "hf_genzoo.models",
+    "Discriminator": "hf_genzoo.models",
+    "GANPipeline": "hf_genzoo.pipelines",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,5 +1,6 @@
 """Pipelines of hf_genzoo, installed as `hf_genzoo.pipelines` (setup.cfg maps this folder)."""
 
 from .autoencoder import AutoencoderPipeline
+from .gan import GANPipeline
 
-__all__ = ["AutoencoderPipeline"]
+__all__ = ["AutoencoderPipeline", "GANPipeline"]

@@ -71,6 +71,8 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 @register("gan")
 class GANObjective(Objective):
+    """DCGAN `Generator` and `Discriminator` trained alternately, one step each per batch (see the module docstring)."""
+
     recipe = {
         "learning_rate": 2e-4,  # DCGAN Sec. 4: 1e-3 was too high
         "adam_beta1": 0.5,  # DCGAN Sec. 4: 0.9 oscillated and was unstable
