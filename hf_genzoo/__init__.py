@@ -16,6 +16,8 @@ _EXPORTS = {
     "Generator": "hf_genzoo.models",
     "Discriminator": "hf_genzoo.models",
     "GANPipeline": "hf_genzoo.pipelines",
+    "VAE": "hf_genzoo.models",
+    "VAEPipeline": "hf_genzoo.pipelines",
 }
 
 __all__ = sorted(_EXPORTS)

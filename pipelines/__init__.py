@@ -2,5 +2,6 @@
 
 from .autoencoder import AutoencoderPipeline
 from .gan import GANPipeline
+from .vae import VAEPipeline
 
-__all__ = ["AutoencoderPipeline", "GANPipeline"]
+__all__ = ["AutoencoderPipeline", "GANPipeline", "VAEPipeline"]

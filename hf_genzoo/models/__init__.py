@@ -2,8 +2,9 @@
 
 from .autoencoder import AutoencoderOutput, ConvAutoencoder, MLPAutoencoder, Normalize
 from .gan import Discriminator, DiscriminatorOutput, Generator, GeneratorOutput
+from .vae import VAE, VAEOutput
 
 __all__ = [
     "AutoencoderOutput", "ConvAutoencoder", "Discriminator", "DiscriminatorOutput", "Generator", "GeneratorOutput",
-    "MLPAutoencoder", "Normalize",
+    "MLPAutoencoder", "Normalize", "VAE", "VAEOutput",
 ]  # fmt: skip

@@ -37,7 +37,7 @@ from torch import nn
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 LATENTS = ("vector", "map")
-MIN_LOG_SCALE = math.log(1e-3)  # sigma floor of the Gaussian decoder: a quarter of a pixel level's width
+MIN_LOG_SCALE = math.log(1e-3)  # sigma floor of the Gaussian decoder: about a quarter of one 8-bit level (1/255)
 
 
 @dataclass

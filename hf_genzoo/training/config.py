@@ -33,8 +33,8 @@ class TrainConfig:
     # --- model and objective
     model_config: str = _f("", "model constructor overrides, e.g. 'latent_dim=2,hidden_dim=512'")
     noise: str = _f(None, "train as a denoising model: corrupt the input with gaussian:SIGMA or mask:P")
-    loss: str = _f("mse", "reconstruction loss: mse, or bce (binary cross-entropy for images in [0, 1])",
-                   choices=("mse", "bce"))
+    loss: str = _f("mse", "autoencoder loss: mse, or bce (binary cross-entropy for images in [0, 1]); the VAE: elbo",
+                   choices=("mse", "bce", "elbo"))
     # --- optimization
     epochs: int = _f(10, "passes over the training split (the benchmarks' budget)")
     max_steps: int = _f(None, "stop after this many optimizer steps (overrides --epochs)")
