@@ -37,11 +37,12 @@ def _load_pipeline_and_data(args, limit: int | None = None):
     return pipe, data, n
 
 
-def _require_autoencoder(pipe, command: str) -> None:
-    from hf_genzoo.pipelines import AutoencoderPipeline
+def _require_encoder(pipe, command: str) -> None:
+    """`embed` and `reconstruct` need a model with an encoder: an autoencoder or a VAE."""
+    from hf_genzoo.pipelines import AutoencoderPipeline, VAEPipeline
 
-    if not isinstance(pipe, AutoencoderPipeline):
-        raise SystemExit(f"genzoo {command}: needs an autoencoder pipeline, got {type(pipe).__name__}")
+    if not isinstance(pipe, (AutoencoderPipeline, VAEPipeline)):
+        raise SystemExit(f"genzoo {command}: needs an autoencoder or VAE pipeline, got {type(pipe).__name__}")
 
 
 def cmd_train(args_list: list[str]) -> None:
@@ -62,7 +63,7 @@ def cmd_reconstruct(args) -> None:
     from hf_genzoo.viz import save_grid
 
     pipe, data, n = _load_pipeline_and_data(args, args.num_images)
-    _require_autoencoder(pipe, "reconstruct")
+    _require_encoder(pipe, "reconstruct")
     clean = torch.from_numpy(data.images[:n].copy()).float() / 255  # (n, C, H, W)
     corruption = parse_corruption(args.noise)
     rows = [clean]
@@ -79,7 +80,7 @@ def cmd_embed(args) -> None:
     from hf_genzoo.viz import embedding_plot, save_grid
 
     pipe, data, n = _load_pipeline_and_data(args, args.num_images)
-    _require_autoencoder(pipe, "embed")
+    _require_encoder(pipe, "embed")
     images = data.images[:n]
     codes = pipe.encode(torch.from_numpy(images.copy()).float() / 255).float().cpu().numpy()
     labels = None if args.no_labels or data.labels is None else data.labels[:n]
@@ -99,14 +100,21 @@ def cmd_evaluate(args) -> None:
     from accelerate import Accelerator
 
     from hf_genzoo.data import make_loader, parse_corruption
+    from hf_genzoo.pipelines import AutoencoderPipeline, VAEPipeline
     from hf_genzoo.training.autoencoder import evaluate_autoencoder
+    from hf_genzoo.training.vae import evaluate_vae
 
     pipe, data, _ = _load_pipeline_and_data(args)
-    _require_autoencoder(pipe, "evaluate")
     accelerator = Accelerator(cpu=args.cpu)
-    model = pipe.autoencoder.to(accelerator.device).eval()
     loader = make_loader(data, args.batch_size, shuffle=False)
-    metrics = evaluate_autoencoder(model, loader, accelerator, parse_corruption(args.noise))
+    if isinstance(pipe, AutoencoderPipeline):
+        model = pipe.autoencoder.to(accelerator.device).eval()
+        metrics = evaluate_autoencoder(model, loader, accelerator, parse_corruption(args.noise))
+    elif isinstance(pipe, VAEPipeline) and not args.noise:
+        metrics = evaluate_vae(pipe.vae.to(accelerator.device).eval(), loader, accelerator)
+    else:
+        raise SystemExit(f"genzoo evaluate: held-out metrics of a {type(pipe).__name__} come with `genzoo train`'s "
+                         f"metrics.json; this command evaluates autoencoders (also with --noise) and VAEs")  # fmt: skip
     result = {"model": args.model, "dataset": args.dataset, "split": args.split, "images": len(data),
               "noise": args.noise, **metrics}  # fmt: skip
     print(json.dumps(result, indent=2))
@@ -162,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no_labels", action="store_true", help="do not colour points by label")
     p.add_argument("--output_dir", default=".", help="where embedding.png and reconstructions.png go (default: .)")
 
-    p = sub.add_parser("evaluate", help="held-out metrics (R^2 of reconstructions; with --noise, of denoising)")
+    p = sub.add_parser("evaluate", help="held-out metrics: autoencoders' R^2 (with --noise, of denoising), VAEs' ELBO")
     _add_data_args(p)
     p.add_argument("--noise", default=None, help="evaluate denoising of gaussian:SIGMA or mask:P corrupted inputs")
     p.add_argument("--batch_size", type=int, default=256, help="evaluation batch size (default: 256)")

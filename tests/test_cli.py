@@ -90,3 +90,17 @@ def test_accelerate_launch_of_the_script_is_the_same_training(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "model_index.json").exists() and json.loads((out / "metrics.json").read_text())["steps"] == 5
     assert list((out / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs"
+
+
+def test_evaluate_and_embed_a_vae(tmp_path, capsys):
+    out = tmp_path / "vae"
+    main(["train", "vae", "--dataset", "digits", "--output_dir", str(out), "--max_steps", "3", "--report_to", "none",
+          "--model_config", "latent_dim=2,block_out_channels=(8, 16)"])  # fmt: skip
+    capsys.readouterr()
+    main(["evaluate", "--model", str(out), "--dataset", "digits"])
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["images"] == 360 and metrics["nelbo"] > 0 and metrics["bits_per_dim"] > 0
+    main(["embed", "--model", str(out), "--dataset", "digits", "--num_images", "50", "--output_dir", str(tmp_path)])
+    assert (tmp_path / "embedding.png").exists()
+    with pytest.raises(SystemExit, match="evaluates autoencoders"):
+        main(["evaluate", "--model", str(out), "--dataset", "digits", "--noise", "mask:0.2"])
