@@ -18,6 +18,8 @@ _EXPORTS = {
     "GANPipeline": "hf_genzoo.pipelines",
     "VAE": "hf_genzoo.models",
     "VAEPipeline": "hf_genzoo.pipelines",
+    "Flow": "hf_genzoo.models",
+    "FlowPipeline": "hf_genzoo.pipelines",
 }
 
 __all__ = sorted(_EXPORTS)

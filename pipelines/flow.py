@@ -77,12 +77,14 @@ class FlowPipeline(DiffusionPipeline):
         minus D log 256 ([`Flow.log_prob`]).
 
         Args:
-            images: PIL images, numpy uint8 `(B, H, W, C)` or tensors in [0, 1]; values are rounded to
-                1/255 steps (8-bit images).
+            images: PIL images, numpy uint8 `(B, H, W, C)`, uint8 tensors `(B, C, H, W)` or float tensors in
+                [0, 1]; values are rounded to 1/255 steps (8-bit images).
             generator (`torch.Generator`, *optional*): draws the dequantization noise (fix it for
                 reproducible numbers).
             batch_size (`int`, *optional*, defaults to 512): images per forward pass.
         """
+        if isinstance(images, torch.Tensor) and not images.is_floating_point():
+            images = images.float() / 255  # uint8 tensors, like the training batches
         cfg = self.flow.config
         x = to_model_input(images, cfg.in_channels, cfg.sample_size, self.device, self.flow.dtype)
         return torch.cat([self.flow.log_prob(chunk, generator) for chunk in x.split(batch_size)])

@@ -24,7 +24,7 @@ def _pil_to_array(img: PIL.Image.Image, channels: int) -> np.ndarray:
 
 def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=torch.float32) -> torch.Tensor:
     """PIL image(s), numpy `(H, W[, C])` / `(B, H, W, C)` (uint8 or float in [0, 1]) or tensors
-    `(C, H, W)` / `(B, C, H, W)` in [0, 1] -> `(B, channels, size, size)` float in [0, 1]."""
+    `(C, H, W)` / `(B, C, H, W)` (uint8, or float in [0, 1]) -> `(B, channels, size, size)` float in [0, 1]."""
     if isinstance(images, list) and images and isinstance(images[0], PIL.Image.Image):
         x = torch.from_numpy(np.stack([_pil_to_array(im, channels) for im in images])).permute(0, 3, 1, 2)
     elif isinstance(images, PIL.Image.Image):
@@ -40,7 +40,7 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
             raise ValueError(f"numpy images must be (H, W), (H, W, C) or (B, H, W, C); got shape {arr.shape}")
         x = torch.from_numpy(arr).permute(0, 3, 1, 2)
     elif isinstance(images, torch.Tensor):
-        x = images.float()
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4:

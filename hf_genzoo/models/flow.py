@@ -226,9 +226,7 @@ class FlowSequence(nn.Module):
 
 def flow_step(channels: int, hidden_channels: int) -> FlowSequence:
     """One step of Glow (Fig. 2a), data -> latent: actnorm, invertible 1x1 convolution, affine coupling."""
-    return FlowSequence(
-        [ActNorm(channels), InvertibleConv1x1(channels), AffineCoupling(channels, hidden_channels)]
-    )
+    return FlowSequence([ActNorm(channels), InvertibleConv1x1(channels), AffineCoupling(channels, hidden_channels)])
 
 
 class Flow(ModelMixin, ConfigMixin):
@@ -325,7 +323,9 @@ class Flow(ModelMixin, ConfigMixin):
     def inverse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(Dequantized) images `(B, C, H, W)` in [0, 1] -> (latents `(B, D)`, log |det dz/dx| `(B,)`)."""
         self._check_images(x)
-        h, log_det = self.preprocess.inverse(x)
+        # 1. logit pre-transform (RealNVP sec 4.1)
+        h, log_det = self.preprocess.inverse(x)  # (B, C, H, W)
+        # 2. per level: squeeze and flow steps, then factor out half the channels (RealNVP eq. 13-14)
         parts = []
         for i, level in enumerate(self.levels):
             h, ld = level.inverse(h)  # (B, 4c, s, s)
@@ -333,6 +333,7 @@ class Flow(ModelMixin, ConfigMixin):
             if i < len(self.levels) - 1:
                 factored, h = h.split([self.latent_shapes[i][0], h.shape[1] - self.latent_shapes[i][0]], dim=1)
                 parts.append(factored.flatten(1))
+        # 3. the last level's output is the rest of z
         parts.append(h.flatten(1))
         return torch.cat(parts, dim=1), log_det  # (B, D)
 
@@ -349,7 +350,8 @@ class Flow(ModelMixin, ConfigMixin):
     def log_prob_of_latents(self, z: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
         """Log-likelihood in nats of the discrete images whose dequantized versions `inverse` mapped to
         (`z`, `log_det`): log N(z; 0, I) + log_det - D log 256, `(B,)`."""
-        log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(1)
+        log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(1)  # standard Gaussian base
+        # change of variables (RealNVP eq. 3), then the 1/256 scaling of the dequantized pixels
         return log_pz + log_det - self.num_dims * math.log(256)
 
     def log_prob(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -7,8 +7,6 @@ Loss (per batch of clean images x in [0, 1], input x~ = corrupt(x) for a denoisi
 Metric: R^2 of the reconstruction against the clean image, in pixel space [0, 1], over the held-out split.
 """
 
-import inspect
-
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -19,20 +17,10 @@ from hf_genzoo.pipelines import AutoencoderPipeline
 from ..data import Corruption, ImageData, parse_corruption, to_unit_range
 from ..metrics import R2Score
 from .config import TrainConfig
-from .objective import Objective, register
+from .objective import Objective, build_model, register
 
 LOSSES = ("mse", "bce")
 EVAL_NOISE_SEED = 1234  # the same corrupted held-out images at every evaluation
-
-
-def build_model(cls, cfg: TrainConfig, **fixed):
-    """Instantiate `cls` for `data`'s shape and statistics, with `--model_config` overrides checked."""
-    kwargs = cfg.model_kwargs()
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ValueError(f"--model_config: {cls.__name__} has no option(s) {unknown}; it takes {allowed}")
-    return cls(**{**fixed, **kwargs})
 
 
 def reconstruction_loss(ae, sample: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:

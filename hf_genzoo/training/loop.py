@@ -132,8 +132,10 @@ def _train(cfg: TrainConfig) -> TrainResult:
     optimizers = objective.optimizers()
     updates_per_epoch = max(1, len(train_loader) // cfg.gradient_accumulation_steps)
     total_steps = cfg.max_steps or cfg.epochs * updates_per_epoch
+    # diffusers' "constant" ignores warm-up silently; a warm-up asked for is a warm-up given
+    schedule = "constant_with_warmup" if cfg.lr_scheduler == "constant" and cfg.lr_warmup_steps else cfg.lr_scheduler
     schedulers = {
-        k: get_scheduler(cfg.lr_scheduler, opt, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=total_steps)
+        k: get_scheduler(schedule, opt, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=total_steps)
         for k, opt in optimizers.items()
     }
     names = list(objective.models)

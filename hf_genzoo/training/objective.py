@@ -4,6 +4,7 @@ The loop (`loop.py`) knows nothing of autoencoders or GANs. A family subclasses 
 fills in the few methods below; `register` makes it trainable by name (`genzoo train NAME`).
 """
 
+import inspect
 from typing import Any, Iterator
 
 import torch
@@ -30,6 +31,17 @@ def get_objective_class(name: str) -> type["Objective"]:
     if name not in OBJECTIVES:
         raise ValueError(f"unknown model {name!r}; trainable models: {', '.join(sorted(OBJECTIVES))}")
     return OBJECTIVES[name]
+
+
+def build_model(cls, cfg: TrainConfig, **fixed):
+    """`cls(**fixed, **overrides)`, the `--model_config` overrides checked against `cls`'s arguments (`fixed`,
+    what the objective derives from the data, cannot be overridden)."""
+    kwargs = cfg.model_kwargs()
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"--model_config: {cls.__name__} has no option(s) {unknown}; it takes {allowed}")
+    return cls(**{**fixed, **kwargs})
 
 
 def make_config(model: str, **overrides) -> TrainConfig:
