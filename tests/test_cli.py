@@ -104,3 +104,29 @@ def test_evaluate_and_embed_a_vae(tmp_path, capsys):
     assert (tmp_path / "embedding.png").exists()
     with pytest.raises(SystemExit, match="evaluates autoencoders"):
         main(["evaluate", "--model", str(out), "--dataset", "digits", "--noise", "mask:0.2"])
+
+
+@pytest.mark.parametrize(
+    "family,model_config",
+    [
+        ("conv_autoencoder", "block_out_channels=(8, 16),latent_dim=8"),
+        ("vae", "latent_dim=4,block_out_channels=(8, 16)"),
+        ("gan", "block_out_channels=(8, 16),latent_dim=8"),
+        ("flow", "num_levels=2,steps_per_level=1,hidden_channels=8"),
+    ],
+)
+def test_genzoo_train_of_every_family_writes_a_loadable_pipeline(tmp_path, family, model_config):
+    import torch
+
+    from hf_genzoo.hub.loading import load_pipeline
+
+    out = tmp_path / family
+    main(["train", family, "--dataset", "digits", "--output_dir", str(out), "--max_steps", "2", "--report_to", "none",
+          "--model_config", model_config, "--batch_size", "32"])  # fmt: skip
+    pipe = load_pipeline(str(out))
+    assert type(pipe).__module__.startswith("hf_genzoo.pipelines")
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 2
+    assert "hf-genzoo" in (out / "README.md").read_text()
+    if family != "conv_autoencoder":
+        images = pipe(3, generator=torch.Generator().manual_seed(0), output_type="pt").images
+        assert images.shape == (3, 1, 8, 8) and 0 <= images.min() and images.max() <= 1
