@@ -170,6 +170,9 @@ class ConvAutoencoder(_ImageAutoencoder):
         block_out_channels (`tuple[int]`, *optional*, defaults to `(32, 64)`): channels after each
             downsampling block.
         latent_dim (`int`, *optional*, defaults to 64): size of the code vector (`latent="vector"`).
+        hidden_dim (`int`, *optional*, defaults to 256): width of a fully connected ELU layer between the
+            last feature map and the code vector (and back), as in the MLP's encoder; `None` maps the
+            feature map to the code with one Linear layer.
         latent (`str`, *optional*, defaults to `"vector"`): `"vector"` flattens the last feature map
             through a Linear layer to `latent_dim`; `"map"` keeps a spatial code of `latent_channels`.
         latent_channels (`int`, *optional*, defaults to 4): channels of the code map (`latent="map"`).
@@ -184,6 +187,7 @@ class ConvAutoencoder(_ImageAutoencoder):
         sample_size: int = 28,
         block_out_channels: Sequence[int] = (32, 64),
         latent_dim: int = 64,
+        hidden_dim: int | None = 256,
         latent: str = "vector",
         latent_channels: int = 4,
         mean: Sequence[float] | None = None,
@@ -217,9 +221,11 @@ class ConvAutoencoder(_ImageAutoencoder):
                 up += [nn.BatchNorm2d(c_out), nn.ELU()]
         c_last = block_out_channels[-1]
         if latent == "vector":
-            # (B, c_last, s, s) -> (B, latent_dim) -> (B, c_last, s, s)
-            to_code = [nn.Flatten(), nn.Linear(c_last * s * s, latent_dim)]
-            from_code = [nn.Linear(latent_dim, c_last * s * s), nn.Unflatten(1, (c_last, s, s)), nn.ELU()]
+            # (B, c_last, s, s) -> (B, hidden_dim) -> (B, latent_dim) -> (B, hidden_dim) -> (B, c_last, s, s)
+            d, h = c_last * s * s, hidden_dim
+            to_code = [nn.Flatten(), *([nn.Linear(d, h), nn.ELU(), nn.Linear(h, latent_dim)] if h else [nn.Linear(d, latent_dim)])]
+            from_code = [*([nn.Linear(latent_dim, h), nn.ELU(), nn.Linear(h, d)] if h else [nn.Linear(latent_dim, d)]),
+                         nn.Unflatten(1, (c_last, s, s)), nn.ELU()]  # fmt: skip
         else:
             # (B, c_last, s, s) -> (B, latent_channels, s, s) -> (B, c_last, s, s)
             to_code = [nn.Conv2d(c_last, latent_channels, 1)]

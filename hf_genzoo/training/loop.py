@@ -33,6 +33,7 @@ from .objective import get_objective_class
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "genzoo_state.json"  # written last: a checkpoint without it is incomplete and never resumed
+WARMUP_STEPS = 10  # throughput is timed after these (first calls allocate, import and tune)
 
 
 @dataclass
@@ -53,9 +54,9 @@ class TrainState:
 @dataclass
 class TrainResult:
     output_dir: Path
-    metrics: dict
+    metrics: dict  # the final held-out evaluation
     steps: int
-    images_per_second: float
+    images_per_second: float  # training images/s after the first WARMUP_STEPS steps, evaluations excluded
     history: list = field(default_factory=list)
 
 
@@ -183,7 +184,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
     # 4-5. train
     history, metrics = [], {}
-    images_seen, t_start = 0, time.perf_counter()
+    images_seen, t_start, timed_from, eval_seconds = 0, time.perf_counter(), state.step + WARMUP_STEPS, 0.0
     bar = tqdm(total=total_steps, initial=state.step, desc=f"training {cfg.model}", disable=not accelerator.is_local_main_process)
     running, running_n = {}, {}  # loss sums and counts per optimizer since the last log
     epochs = math.ceil(total_steps / updates_per_epoch)
@@ -209,6 +210,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
             if not accelerator.sync_gradients:
                 continue
             state.step += 1
+            if state.step == timed_from:  # steady state from here on
+                images_seen, t_start, eval_seconds = 0, time.perf_counter(), 0.0
             objective.after_step(state.step)
             bar.update(1)
             if state.step % cfg.log_every == 0 or state.step == total_steps:
@@ -225,11 +228,13 @@ def _train(cfg: TrainConfig) -> TrainResult:
         if state.batches_in_epoch >= len(train_loader):  # the epoch is complete
             state.epoch, state.batches_in_epoch = state.epoch + 1, 0
             if state.epoch % cfg.eval_every_epochs == 0 or state.epoch == epochs:
+                t_eval = time.perf_counter()
                 metrics = evaluate_and_picture(f"epoch_{state.epoch:04d}")
+                eval_seconds += time.perf_counter() - t_eval
                 history.append({"epoch": state.epoch, "step": state.step, **metrics})
                 bar.write(f"epoch {state.epoch}: " + ", ".join(f"{key} {v:.4f}" for key, v in metrics.items()))
     bar.close()
-    elapsed = time.perf_counter() - t_start
+    elapsed = time.perf_counter() - t_start - eval_seconds
 
     # 6. final evaluation, pipeline, metrics, card
     if not history or history[-1]["step"] != state.step:

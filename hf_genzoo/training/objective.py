@@ -88,12 +88,15 @@ class Objective:
 
     # --- sensible defaults
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """One AdamW per model, named like the model."""
+        """One AdamW per model, named like the model. The fused kernel (one pass over all parameters
+        instead of a dozen ops per tensor) is the same arithmetic, and 1.4x faster per step for a small
+        model on CPU (benchmarks/autoencoder_r2.py)."""
         c = self.cfg
         return {
             name: torch.optim.AdamW(
-                m.parameters(), lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2), weight_decay=c.weight_decay
-            )
+                m.parameters(), lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2), weight_decay=c.weight_decay,
+                fused=True,
+            )  # fmt: skip
             for name, m in self.models.items()
         }
 
