@@ -130,3 +130,28 @@ def test_genzoo_train_of_every_family_writes_a_loadable_pipeline(tmp_path, famil
     if family != "conv_autoencoder":
         images = pipe(3, generator=torch.Generator().manual_seed(0), output_type="pt").images
         assert images.shape == (3, 1, 8, 8) and 0 <= images.min() and images.max() <= 1
+
+
+@pytest.mark.parametrize(
+    "family,model_config",
+    [
+        ("mlp_autoencoder", "hidden_dim=16"),
+        ("vae", "latent_dim=4,block_out_channels=(8, 16)"),
+        ("gan", "block_out_channels=(8, 16),latent_dim=8"),
+        ("flow", "num_levels=2,steps_per_level=1,hidden_channels=8"),
+    ],
+)
+def test_every_family_trains_on_rgb_cifar100(tmp_path, monkeypatch, family, model_config):
+    import hf_genzoo.data.sources as sources
+    from hf_genzoo.hub.loading import load_pipeline
+
+    from .test_data import _write_cifar100_like
+
+    _write_cifar100_like(tmp_path, n_train=8, n_test=4)
+    monkeypatch.setattr(sources, "CIFAR100_HUB_ID", str(tmp_path))  # the Hub id, pointed at a local copy
+    out = tmp_path / family
+    main(["train", family, "--dataset", "cifar100", "--output_dir", str(out), "--max_steps", "1", "--batch_size", "4",
+          "--report_to", "none", "--model_config", model_config])  # fmt: skip
+    model = next(m for m in load_pipeline(str(out)).components.values() if m is not None)
+    assert (model.config.get("in_channels") or model.config.get("out_channels")) == 3
+    assert model.config.sample_size == 32
