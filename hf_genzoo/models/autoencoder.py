@@ -61,8 +61,11 @@ class Normalize(nn.Module):
         return x * self.std + self.mean
 
 
-def _channel_stats(mean, std, in_channels) -> tuple[list[float], list[float]]:
-    """Defaults (0.5, 0.25) per channel; otherwise one value per channel is required."""
+def _checked_options(mean, std, in_channels, reconstruction) -> tuple[list[float], list[float]]:
+    """The checks both autoencoders share. Returns mean and std: defaults (0.5, 0.25) per channel,
+    else one value per channel is required."""
+    if reconstruction not in RECONSTRUCTION_SPACES:
+        raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
     mean = [0.5] * in_channels if mean is None else list(mean)
     std = [0.25] * in_channels if std is None else list(std)
     if len(mean) != in_channels or len(std) != in_channels:
@@ -135,9 +138,7 @@ class MLPAutoencoder(_ImageAutoencoder):
         reconstruction: str = "normalized",
     ):
         super().__init__()
-        mean, std = _channel_stats(mean, std, in_channels)
-        if reconstruction not in RECONSTRUCTION_SPACES:
-            raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
+        mean, std = _checked_options(mean, std, in_channels, reconstruction)
         if hidden_dim < 8:
             raise ValueError(f"hidden_dim must be at least 8 (the classic code is hidden_dim / 8), got {hidden_dim}")
         d = in_channels * sample_size * sample_size
@@ -195,9 +196,7 @@ class ConvAutoencoder(_ImageAutoencoder):
         reconstruction: str = "normalized",
     ):
         super().__init__()
-        mean, std = _channel_stats(mean, std, in_channels)
-        if reconstruction not in RECONSTRUCTION_SPACES:
-            raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
+        mean, std = _checked_options(mean, std, in_channels, reconstruction)
         if latent not in ("vector", "map"):
             raise ValueError(f"latent must be 'vector' or 'map', got {latent!r}")
         factor = 2 ** len(block_out_channels)
