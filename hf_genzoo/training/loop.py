@@ -10,6 +10,7 @@ Steps (cf. accelerate's `nlp_example.py`):
     6. at the end: `save_pretrained` of the pipeline, metrics.json, model card (and push if asked)
 """
 
+import functools
 import json
 import logging
 import math
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import accelerate.optimizer
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, set_seed
@@ -32,6 +34,11 @@ from .config import TrainConfig
 from .objective import get_objective_class
 
 logger = logging.getLogger(__name__)
+
+# accelerate 1.15's AcceleratedOptimizer.step asks importlib twice per step whether `lomo_optim` is installed,
+# a walk over sys.path that cost 0.5 ms per step here (a quarter of a small model's step). A package does not
+# appear mid-run, so ask once. (Measured by benchmarks/loop_throughput.py.)
+accelerate.optimizer.is_lomo_available = functools.cache(accelerate.optimizer.is_lomo_available)
 STATE_FILE = "genzoo_state.json"  # written last: a checkpoint without it is incomplete and never resumed
 WARMUP_STEPS = 10  # throughput is timed after these (first calls allocate, import and tune)
 
