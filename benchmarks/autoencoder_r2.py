@@ -14,8 +14,6 @@ Quality: held-out R^2 (1 - residual variance / variance, scikit-learn's variance
 """
 
 import argparse
-import json
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from sklearn.decomposition import PCA
 from hf_genzoo.data import load_images
 from hf_genzoo.metrics import r2_score
 from hf_genzoo.training import make_config, train
+from report import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,19 +91,8 @@ def main():
         f"Denoising MLPAutoencoder (k = {k_dae}, input + N(0, 0.3^2) clipped): R^2 of its output "
         f"{dae['r2']:.3f}, of its noisy input {dae['r2_noisy_input']:.3f}.",
     ]
-    table = "\n".join(lines)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table + "\n")
-    (out.with_suffix(".json")).write_text(json.dumps({"r2": {n: {str(k): v for k, v in r.items()} for n, r in rows.items()},
-                                                      "denoising": dae}, indent=2))  # fmt: skip
-    print(table)
-    if args.update_readme:
-        readme = HERE.parent / "README.md"
-        text = readme.read_text()
-        new = re.sub(r"<!-- autoencoder_r2 -->.*<!-- /autoencoder_r2 -->",
-                     f"<!-- autoencoder_r2 -->\n{table}\n<!-- /autoencoder_r2 -->", text, flags=re.S)  # fmt: skip
-        readme.write_text(new)
+    raw = {"r2": {n: {str(k): v for k, v in r.items()} for n, r in rows.items()}, "denoising": dae}
+    publish("\n".join(lines), raw, args.output, "autoencoder_r2" if args.update_readme else None)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Sample grids go to benchmarks/results/families/; the table to benchmarks/results
 import argparse
 import json
 import platform
-import re
 import statistics
 import tempfile
 import time
@@ -28,6 +27,7 @@ import torch
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.training import OBJECTIVES, make_config, train
 from hf_genzoo.viz import save_grid
+from report import publish
 
 HERE = Path(__file__).resolve().parent
 FAMILIES = ("vae", "gan", "flow")
@@ -97,7 +97,7 @@ def main():
 
     lines = [
         f"`{'digits' if args.quick else args.dataset}` test split; trained on {platform.machine()} CPU "
-        f"({torch.get_num_threads()} threads), fp32, default recipes; sampling at batch {BATCH}.",
+        f"({torch.get_num_threads()} threads), fp32, recipe defaults except the epochs above; sampling at batch {BATCH}.",
         "",
         "| model | epochs (steps) | train min | test bits/dim | sampling images/s | samples |",
         "|---|---|---|---|---|---|",
@@ -106,15 +106,7 @@ def main():
         pics = " ".join(f"![{r['family']} {t or ''}](benchmarks/results/families/{n})" for t, n in r["grids"].items())
         lines.append(f"| {r['family']} | {r['epochs']} ({r['steps']}) | {r['train_minutes']:.1f} | {r['likelihood']} | "
                      f"{r['sampling_images_per_s']:,.0f} | {pics} |")  # fmt: skip
-    table = "\n".join(lines)
-    (out / "families.md").write_text(table + "\n")
-    (out / "families.json").write_text(json.dumps(rows, indent=2, default=str))
-    print(table)
-    if args.update_readme:
-        readme = HERE.parent / "README.md"
-        text = re.sub(r"<!-- families -->.*<!-- /families -->", f"<!-- families -->\n{table}\n<!-- /families -->",
-                      readme.read_text(), flags=re.S)  # fmt: skip
-        readme.write_text(text)
+    publish("\n".join(lines), rows, out / "families.md", "families" if args.update_readme else None)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import torch
 
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.training import OBJECTIVES, make_config, train
+from report import publish
 
 BATCH = 256
 
@@ -77,8 +78,7 @@ def main():
         metrics = ", ".join(f"{k} {v:.3g}" for k, v in r["metrics"].items())
         lines.append(f"| {r['family']} | {r['train_images_per_s']:,.0f} | {r['wall_s']:.1f} | "
                      f"{r['sample_images_per_s']:,.0f} | {metrics} |")  # fmt: skip
-    Path(args.output).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("\n".join(lines), rows, args.output)
 
 
 def _shape(pipe):

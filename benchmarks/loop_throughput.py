@@ -10,9 +10,7 @@ AdamW's default kernel (what a hand-written loop usually gets).
 """
 
 import argparse
-import json
 import platform
-import re
 import statistics
 import tempfile
 import time
@@ -26,6 +24,7 @@ from hf_genzoo.data import load_images
 from hf_genzoo.models import MLPAutoencoder
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.loop import WARMUP_STEPS
+from report import publish
 
 HERE = Path(__file__).resolve().parent
 MODEL = {"hidden_dim": 512, "latent_dim": 64}
@@ -96,17 +95,7 @@ def main():
         f"| plain PyTorch loop, AdamW's default kernel | {med['plain, default AdamW']:,.0f} | "
         f"{ours / med['plain, default AdamW']:.2f}x |",
     ]
-    table = "\n".join(lines)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table + "\n")
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2))
-    print(table)
-    if args.update_readme:
-        readme = HERE.parent / "README.md"
-        text = re.sub(r"<!-- loop_throughput -->.*<!-- /loop_throughput -->",
-                      f"<!-- loop_throughput -->\n{table}\n<!-- /loop_throughput -->", readme.read_text(), flags=re.S)  # fmt: skip
-        readme.write_text(text)
+    publish("\n".join(lines), results, args.output, "loop_throughput" if args.update_readme else None)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ from .objective import get_objective_class
 
 logger = logging.getLogger(__name__)
 
-# accelerate 1.15's AcceleratedOptimizer.step asks importlib twice per step whether `lomo_optim` is installed,
-# a walk over sys.path that cost 0.5 ms per step here (a quarter of a small model's step). A package does not
-# appear mid-run, so ask once. (Measured by benchmarks/loop_throughput.py.)
+# accelerate 1.15's AcceleratedOptimizer.step asks importlib twice per step whether `lomo_optim` is installed:
+# a walk over every sys.path entry, on every step (it showed in cProfile of a small model's run). A package does
+# not appear mid-run, so ask once. benchmarks/loop_throughput.py measures the loop's overhead.
 accelerate.optimizer.is_lomo_available = functools.cache(accelerate.optimizer.is_lomo_available)
 STATE_FILE = "genzoo_state.json"  # written last: a checkpoint without it is incomplete and never resumed
 WARMUP_STEPS = 10  # throughput is timed after these (first calls allocate, import and tune)

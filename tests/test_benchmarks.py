@@ -1,0 +1,31 @@
+"""The benchmark scripts' quick modes run and write their tables (so they do not rot between full runs)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args):
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_autoencoder_benchmark_quick_mode_writes_its_table(tmp_path):
+    out = tmp_path / "ae.md"
+    _run("benchmarks/autoencoder_r2.py", "--quick", "--output", str(out))
+    table = out.read_text()
+    assert table.startswith("Made by `python benchmarks/autoencoder_r2.py --quick --output")
+    assert "| PCA | " in table and "| ConvAutoencoder | " in table
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert set(raw["r2"]) == {"PCA", "MLPAutoencoder", "ConvAutoencoder"} and "r2_noisy_input" in raw["denoising"]
+
+
+def test_families_benchmark_quick_mode_writes_table_and_grids(tmp_path):
+    _run("benchmarks/families.py", "--quick", "--families", "vae,flow", "--output_dir", str(tmp_path))
+    table = (tmp_path / "families.md").read_text()
+    assert "| vae | " in table and "| flow | " in table and "(exact)" in table
+    assert {p.name for p in (tmp_path / "families").iterdir()} == {"vae.png", "flow_t0.7.png", "flow_t1.0.png"}
