@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from hf_genzoo.hub.loading import load_pipeline
+from hf_genzoo.samplers import use_sampler
 from hf_genzoo.training import OBJECTIVES, make_config, train
 from report import publish
 
@@ -34,6 +35,8 @@ def sampling_images_per_second(pipe, family: str, images: torch.Tensor, repeats:
         g = torch.Generator(device=pipe.device).manual_seed(0)
         if family.endswith("autoencoder"):
             return pipe.reconstruct(images, output_type="pt")
+        if family == "ddpm":  # DPM-Solver++, 20 steps (benchmarks/ddpm_sampling.py times the samplers)
+            return use_sampler(pipe, "dpmsolver++")(BATCH, generator=g, num_inference_steps=20, output_type="pt")
         return pipe(BATCH, generator=g, output_type="pt")
 
     once()  # warm-up
@@ -66,6 +69,7 @@ def main():
         result = train(cfg)
         wall = time.perf_counter() - t
         pipe = load_pipeline(str(result.output_dir)).to("cuda" if torch.cuda.is_available() else "cpu")
+        pipe.set_progress_bar_config(disable=True)
         images = torch.rand(BATCH, *_shape(pipe), device=pipe.device)
         rows.append({"family": family, "steps": result.steps, "train_images_per_s": result.images_per_second,
                      "wall_s": wall, "sample_images_per_s": sampling_images_per_second(pipe, family, images),

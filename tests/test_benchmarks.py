@@ -29,3 +29,14 @@ def test_families_benchmark_quick_mode_writes_table_and_grids(tmp_path):
     table = (tmp_path / "families.md").read_text()
     assert "| vae | " in table and "| flow | " in table and "(exact)" in table
     assert {p.name for p in (tmp_path / "families").iterdir()} == {"vae.png", "flow_t0.7.png", "flow_t1.0.png"}
+
+
+def test_ddpm_benchmarks_quick_mode_write_their_tables(tmp_path):
+    _run("benchmarks/ddpm_throughput.py", "--quick", "--output", str(tmp_path / "t.md"))
+    table = (tmp_path / "t.md").read_text()
+    assert "| diffusers example data path" in table and "| `train()`, fp32" in table and "channels_last |" in table
+    medians = json.loads((tmp_path / "t.json").read_text())["medians"]
+    assert all(v > 0 for v in medians.values()) and len(medians) == 6
+    _run("benchmarks/ddpm_sampling.py", "--quick", "--output", str(tmp_path / "s.md"))
+    table = (tmp_path / "s.md").read_text()
+    assert "| ddpm | 50 |" in table and "| ddim | 2 |" in table and "| dpmsolver++ | 2 |" in table

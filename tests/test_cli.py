@@ -8,6 +8,7 @@ from pathlib import Path
 
 import PIL.Image
 import pytest
+import torch
 
 from hf_genzoo.cli import main
 
@@ -155,3 +156,25 @@ def test_every_family_trains_on_rgb_cifar100(tmp_path, monkeypatch, family, mode
     model = next(m for m in load_pipeline(str(out)).components.values() if m is not None)
     assert (model.config.get("in_channels") or model.config.get("out_channels")) == 3
     assert model.config.sample_size == 32
+
+
+def test_sample_images_draws_from_every_generative_family_deterministically():
+    from hf_genzoo.cli import sample_images
+    from hf_genzoo.models import VAE, Flow, Generator
+    from hf_genzoo.pipelines import FlowPipeline, GANPipeline, VAEPipeline
+
+    torch.manual_seed(0)
+    pipes = {
+        "vae": VAEPipeline(vae=VAE(sample_size=8, block_out_channels=(8, 16), latent_dim=2).eval()),
+        "gan": GANPipeline(generator=Generator(out_channels=1, sample_size=8, block_out_channels=(8, 16), latent_dim=4)),
+        "flow": FlowPipeline(flow=Flow(in_channels=1, sample_size=8, num_levels=2, steps_per_level=2, hidden_channels=8)),
+    }
+    for name, pipe in pipes.items():
+        pipe.set_progress_bar_config(disable=True)
+        kw = {"temperature": 0.7} if name == "flow" else {}
+        a, steps = sample_images(pipe, 5, torch.Generator().manual_seed(1), 2, **kw)
+        b, _ = sample_images(pipe, 5, torch.Generator().manual_seed(1), 2, **kw)
+        assert a.shape == (5, 1, 8, 8) and steps is None, name
+        assert 0 <= a.min() and a.max() <= 1, name
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+        assert not torch.equal(a[0], a[2]), name  # the second batch continues the generator

@@ -5,6 +5,8 @@ import os
 
 from huggingface_hub import hf_hub_download
 
+STOCK_PIPELINES = ("DDPMPipeline",)  # diffusers pipelines that `genzoo train` saves as they are
+
 
 def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
     """The `_class_name` recorded in the pipeline's model_index.json."""
@@ -22,10 +24,15 @@ def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
 
 def load_pipeline(path_or_repo: str, revision: str | None = None, **kwargs):
     """`XPipeline.from_pretrained(path_or_repo)` for the hf_genzoo pipeline class it was saved with."""
+    import diffusers
+
     import hf_genzoo.pipelines as pipelines
 
     name = pipeline_class_name(path_or_repo, revision)
     cls = getattr(pipelines, name, None)
+    if cls is None and name in STOCK_PIPELINES:  # the diffusion family saves diffusers' own pipelines
+        cls = getattr(diffusers, name)
     if cls is None:
-        raise ValueError(f"{path_or_repo} holds a {name}, which is not an hf_genzoo pipeline")
+        raise ValueError(f"{path_or_repo} holds a {name}, which is neither an hf_genzoo pipeline nor one of "
+                         f"the stock diffusers pipelines it trains ({', '.join(STOCK_PIPELINES)})")  # fmt: skip
     return cls.from_pretrained(path_or_repo, revision=revision, **kwargs)
