@@ -1,8 +1,11 @@
-"""The `genzoo` command: train, reconstruct, embed, evaluate, demo.
+"""The `genzoo` command: train, sample, push, reconstruct, embed, evaluate, demo.
 
     genzoo demo                                        # 1-minute tour on the bundled digits
     genzoo train mlp_autoencoder --dataset fashion_mnist --epochs 10
     genzoo evaluate --model genzoo-output --dataset fashion_mnist
+    genzoo train ddpm --dataset fashion_mnist --output_dir ddpm-fashion
+    genzoo sample --model ddpm-fashion --scheduler dpmsolver++ --steps 20 --num_images 64
+    genzoo push ddpm-fashion user/ddpm-fashion
     genzoo embed --model genzoo-output --dataset fashion_mnist
     genzoo reconstruct --model genzoo-output --dataset fashion_mnist --noise gaussian:0.3
 
@@ -122,6 +125,89 @@ def cmd_evaluate(args) -> None:
         Path(args.output).write_text(json.dumps(result, indent=2))
 
 
+def sample_images(pipe, num_images: int, generator, batch_size: int, scheduler: str | None = None,
+                  steps: int | None = None, temperature: float | None = None):
+    """`num_images` samples `(N, C, H, W)` in [0, 1] from any hf_genzoo pipeline, `batch_size` at a time, all drawn
+    from the one `generator` in turn (so a call with num_images <= batch_size is exactly one pipeline call)."""
+    import torch
+
+    from hf_genzoo.pipelines import FlowPipeline, GANPipeline, VAEPipeline
+    from hf_genzoo.samplers import DEFAULT_STEPS, use_sampler
+
+    diffusion = hasattr(pipe, "unet") and hasattr(pipe, "scheduler")
+    if not diffusion and (scheduler or steps):
+        raise ValueError(f"--scheduler and --steps are for diffusion pipelines; {type(pipe).__name__} samples in one pass")
+    if temperature is not None and not isinstance(pipe, FlowPipeline):
+        raise ValueError(f"--temperature is for flows; {type(pipe).__name__} has no temperature")
+    if diffusion and scheduler:
+        use_sampler(pipe, scheduler)
+    if diffusion:
+        pipe.set_progress_bar_config(disable=True)
+        steps = steps or DEFAULT_STEPS.get(scheduler or "ddpm", 1000)
+
+    def draw(n):
+        if diffusion:
+            return pipe(batch_size=n, generator=generator, num_inference_steps=steps, output_type="pt").images
+        if isinstance(pipe, FlowPipeline):
+            return pipe.sample(n, temperature=1.0 if temperature is None else temperature, generator=generator,
+                               output_type="pt").images  # fmt: skip
+        if isinstance(pipe, VAEPipeline):
+            return pipe.sample(n, generator=generator, output_type="pt").images
+        if isinstance(pipe, GANPipeline):
+            return pipe(batch_size=n, generator=generator, output_type="pt").images
+        raise ValueError(f"{type(pipe).__name__} does not generate images; sample from a VAE, GAN, flow or DDPM")
+
+    out = [draw(min(batch_size, num_images - i)).float().cpu() for i in range(0, num_images, batch_size)]
+    return torch.cat(out), steps
+
+
+def cmd_sample(args) -> None:
+    import time
+
+    import numpy as np
+    import PIL.Image
+    import torch
+
+    from hf_genzoo.hub.loading import load_pipeline
+    from hf_genzoo.samplers import check_sampler
+    from hf_genzoo.viz import save_grid
+
+    if args.num_images < 1 or args.batch_size < 1:
+        raise ValueError("--num_images and --batch_size must be at least 1")
+    if args.scheduler:
+        check_sampler(args.scheduler)  # before loading anything
+    pipe = load_pipeline(args.model)
+    if torch.cuda.is_available() and not args.cpu:
+        pipe.to("cuda")
+    generator = torch.Generator(device="cpu").manual_seed(args.seed)
+    t = time.perf_counter()
+    images, steps = sample_images(pipe, args.num_images, generator, args.batch_size, args.scheduler, args.steps,
+                                  args.temperature)  # fmt: skip
+    seconds = time.perf_counter() - t
+    path = save_grid(images, args.output, ncols=min(args.num_images, 8))
+    how = f" ({args.scheduler or 'the saved scheduler'}, {steps} steps)" if steps else ""
+    print(f"wrote {path}: {len(images)} samples{how} in {seconds:.1f} s ({seconds / len(images) * 1000:.0f} ms per image)")
+    if args.images_dir:
+        folder = Path(args.images_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # (N, H, W, C), as numpy_to_pil
+        for i, x in enumerate(pixels):
+            PIL.Image.fromarray(x[..., 0] if x.shape[-1] == 1 else x).save(folder / f"{i:05d}.png")
+        print(f"wrote {len(pixels)} PNG files to {folder}")
+
+
+def cmd_push(args) -> None:
+    from hf_genzoo.hub.push import PushError, push_to_hub
+
+    try:
+        commit = push_to_hub(args.output_dir, args.repo_id, private=args.private, revision=args.revision,
+                             commit_message=args.commit_message)  # fmt: skip
+    except PushError as err:  # the Hub failed or refused: its message, no traceback
+        raise SystemExit(f"genzoo push: error: {err}") from None
+    print(f"pushed {args.output_dir} to {commit.repo_url} (commit {commit.oid[:8]}); load it with "
+          f"from_pretrained({commit.repo_url.repo_id!r}" + (f", revision={args.revision!r})" if args.revision else ")"))
+
+
 def cmd_demo(args) -> None:
     """Train the classic MLP autoencoder on the bundled digits and write what a person wants to see."""
     import numpy as np
@@ -177,6 +263,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     p.add_argument("--output", default=None, help="also write the metrics to this JSON file")
 
+    p = sub.add_parser("sample", help="draw samples from any trained generative model (DDPM: choose the sampler)",
+                       description="Draw samples from a saved VAE, GAN, flow or DDPM pipeline and write a grid. A DDPM "
+                                   "samples with its saved scheduler (DDPM, 1000 steps) unless --scheduler swaps in a "
+                                   "fast one; only the scheduler changes, never the network.")  # fmt: skip
+    p.add_argument("--model", required=True, help="folder (or Hub repo id) of a pipeline saved by `genzoo train`")
+    p.add_argument("--num_images", type=int, default=64, help="how many samples (default: 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the one CPU generator all noise comes from (default: 0)")
+    p.add_argument("--scheduler", default=None,
+                   help="diffusion only: ddpm, ddim, dpmsolver++ or dpmsolver (default: the saved one)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="diffusion only: sampling steps (default: ddpm 1000, ddim 50, dpmsolver++ 20)")
+    p.add_argument("--temperature", type=float, default=None, help="flow only: scale of the prior's std (default: 1.0)")
+    p.add_argument("--batch_size", type=int, default=256,
+                   help="images per pipeline call; the same seed gives the same images only at the same batch size "
+                        "(default: 256)")  # fmt: skip
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
+    p.add_argument("--output", default="samples.png", help="grid PNG to write, 8 per row (default: samples.png)")
+    p.add_argument("--images_dir", default=None, help="also write each sample as its own PNG into this folder")
+
+    p = sub.add_parser("push", help="share a trained model on the Hub, with its model card",
+                       description="Push a `genzoo train` output folder to a Hub repo in one commit: the pipeline "
+                                   "(safetensors only), a model card rendered for the repo, the sample grid and "
+                                   "metrics. The token comes from HF_TOKEN or `hf auth login`.")  # fmt: skip
+    p.add_argument("output_dir", help="folder written by `genzoo train`")
+    p.add_argument("repo_id", help="Hub repo, user/name (created when missing)")
+    p.add_argument("--private", action="store_true", help="create the repo as private")
+    p.add_argument("--revision", default=None, help="branch to commit to, created from main when new (default: main)")
+    p.add_argument("--commit_message", default=None, help="commit message (default: 'Upload <pipeline> ...')")
+
     p = sub.add_parser("demo", help="train the classic autoencoder on the bundled digits and draw the results")
     p.add_argument("--output_dir", default="genzoo-demo", help="where everything goes (default: genzoo-demo)")
     p.add_argument("--epochs", type=int, default=150, help="passes over the 1,437 training digits (default: 150)")
@@ -186,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"reconstruct": cmd_reconstruct, "embed": cmd_embed, "evaluate": cmd_evaluate, "demo": cmd_demo}
+    commands = {"sample": cmd_sample, "push": cmd_push, "reconstruct": cmd_reconstruct, "embed": cmd_embed, "evaluate": cmd_evaluate, "demo": cmd_demo}
     try:
         if argv and argv[0] == "train":  # its flags come from TrainConfig and the family's recipe
             return cmd_train(argv[1:])

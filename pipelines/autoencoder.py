@@ -1,14 +1,15 @@
 """`AutoencoderPipeline`: reconstruct, encode and denoise images with a trained autoencoder."""
 
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers import ImagePipelineOutput
 
 from hf_genzoo.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 
 from .image_io import ImageInput, from_model_output, to_model_input
+from .pipeline_base import GenzooPipeline
 
 
-class AutoencoderPipeline(DiffusionPipeline):
+class AutoencoderPipeline(GenzooPipeline):
     r"""
     Pipeline for an image autoencoder ([`MLPAutoencoder`] or [`ConvAutoencoder`]).
 

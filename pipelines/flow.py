@@ -1,15 +1,16 @@
 """`FlowPipeline`: sample images at a temperature and compute exact log-likelihoods with a trained `Flow`."""
 
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from hf_genzoo.models.flow import Flow
 
 from .image_io import ImageInput, from_model_output, to_model_input
+from .pipeline_base import GenzooPipeline
 
 
-class FlowPipeline(DiffusionPipeline):
+class FlowPipeline(GenzooPipeline):
     r"""
     Pipeline for a normalizing flow ([`Flow`]).
 

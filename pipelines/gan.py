@@ -7,12 +7,13 @@ shell of radius sqrt(d), and a straight line between two samples cuts through it
 """
 
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from hf_genzoo.models.gan import Discriminator, Generator
 
 from .image_io import ImageInput, from_model_output, to_model_input
+from .pipeline_base import GenzooPipeline
 
 PARALLEL_COS = 0.9995  # above this |cos| of the angle between the latents, slerp falls back to a straight line
 
@@ -38,7 +39,7 @@ def slerp(t: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
     return c0 * z0 + c1 * z1  # (T, D)
 
 
-class GANPipeline(DiffusionPipeline):
+class GANPipeline(GenzooPipeline):
     r"""
     Pipeline for a DCGAN [`Generator`] and, when saved with it, its [`Discriminator`].
 

@@ -1,15 +1,16 @@
 """`VAEPipeline`: sample, reconstruct, encode and interpolate with a trained VAE (Kingma & Welling 2014)."""
 
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from hf_genzoo.models.vae import VAE
 
 from .image_io import ImageInput, from_model_output, to_model_input
+from .pipeline_base import GenzooPipeline
 
 
-class VAEPipeline(DiffusionPipeline):
+class VAEPipeline(GenzooPipeline):
     r"""
     Pipeline for a [`VAE`]. Images shown are the decoder's mean (`VAE.to_pixels`), not pixel samples
     from p(x|z).

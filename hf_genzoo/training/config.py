@@ -49,9 +49,22 @@ class TrainConfig:
     lr_warmup_steps: int = _f(0, "linear warm-up steps of the learning rate")
     max_grad_norm: float = _f(None, "clip gradients to this global norm (off by default)")
     gradient_accumulation_steps: int = _f(1, "batches accumulated per optimizer step (effective batch = this x batch)")
-    mixed_precision: str = _f("no", "bf16 is fast on CPUs with AVX-512 BF16 and on recent GPUs; fp16 needs a GPU",
-                              choices=("no", "bf16", "fp16"))
+    mixed_precision: str = _f("no", "bf16 is fast on CPUs with AVX-512 BF16 and on recent GPUs; fp16 needs a GPU; auto: "
+                              "bf16 where the CPU or GPU computes it natively, else no", choices=("no", "bf16", "fp16", "auto"))
     seed: int = _f(0, "seed of weights, shuffling and noise: the same seed gives the same run")
+    # --- diffusion (the names of diffusers' examples/unconditional_image_generation/train_unconditional.py)
+    prediction_type: str = _f("epsilon", "diffusion: what the UNet predicts, the noise (epsilon) or v = a*noise - s*x0",
+                              choices=("epsilon", "v_prediction"))
+    ddpm_num_steps: int = _f(1000, "diffusion: timesteps of the forward (noising) process")
+    ddpm_beta_schedule: str = _f("linear", "diffusion: noise schedule (linear: Ho et al. 2020; squaredcos_cap_v2: cosine)",
+                                 choices=("linear", "scaled_linear", "squaredcos_cap_v2"))
+    ema_max_decay: float = _f(0.9999, "diffusion: the EMA's decay once warmed up (the EMA weights are saved and sampled)")
+    ema_inv_gamma: float = _f(1.0, "diffusion: EMA warm-up, decay = 1 - (1 + step / inv_gamma) ** -power")
+    ema_power: float = _f(0.75, "diffusion: EMA warm-up power (3/4 suits runs under ~1M steps, 2/3 longer ones)")
+    # --- sharing (token: HF_TOKEN or `hf auth login`; never a flag, so it stays out of logs and configs)
+    push_to_hub: bool = _f(False, "push the pipeline and its model card to the Hub when training ends")
+    hub_model_id: str = _f(None, "Hub repo to push to, user/name (default: the output folder's name, in your namespace)")
+    hub_private_repo: bool = _f(False, "create the Hub repo as private")
     # --- bookkeeping
     output_dir: str = _f("genzoo-output", "where the pipeline, checkpoints, logs and pictures go")
     checkpointing_steps: int = _f(500, "save a resumable checkpoint every N optimizer steps (0: never)")
@@ -68,6 +81,26 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def bf16_is_native() -> bool:
+    """Whether this machine computes bf16 natively: a CUDA GPU that supports it, or a CPU with AVX-512 BF16 or AMX
+    (where bf16 autocast is a real speed-up, not an emulation)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:  # not Linux: do not guess
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_mixed_precision(value: str) -> str:
+    """'auto' -> 'bf16' where bf16 is native (see `bf16_is_native`), else 'no'; other values unchanged."""
+    return ("bf16" if bf16_is_native() else "no") if value == "auto" else value
 
 
 def parse_kwargs(spec: str) -> dict[str, Any]:

@@ -7,9 +7,10 @@ Steps (cf. accelerate's `nlp_example.py`):
     3. resume from a checkpoint if asked (weights, optimizers, RNG states, our step counter)
     4. for each batch: `accumulate`, the objective's losses one optimizer at a time, `backward`, step
     5. every N steps: log, checkpoint; every epoch: evaluate, save a picture
-    6. at the end: `save_pretrained` of the pipeline, metrics.json, model card (and push if asked)
+    6. at the end: `save_pretrained` of the pipeline, metrics.json, model card; push to the Hub if asked
 """
 
+import dataclasses
 import functools
 import json
 import logging
@@ -25,12 +26,14 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.optimization import get_scheduler
+from huggingface_hub import get_token
 from tqdm.auto import tqdm
 
 from ..data import load_images, make_loader, random_hflip
 from ..hub.card import write_model_card
+from ..hub.push import push_to_hub
 from ..viz import image_grid, save_grid
-from .config import TrainConfig
+from .config import TrainConfig, resolve_mixed_precision
 from .objective import get_objective_class
 
 logger = logging.getLogger(__name__)
@@ -103,6 +106,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 def _train(cfg: TrainConfig) -> TrainResult:
     objective_cls = get_objective_class(cfg.model)
+    cfg = dataclasses.replace(cfg, mixed_precision=resolve_mixed_precision(cfg.mixed_precision))
     out = Path(cfg.output_dir)
     existing = sorted((out / "checkpoints").glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1]))
     if existing and cfg.checkpointing_steps and not cfg.resume_from_checkpoint:
@@ -110,6 +114,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
             f"{out} already has checkpoints of an earlier run; pass --resume_from_checkpoint latest to continue it, "
             f"or choose another --output_dir"
         )
+    if cfg.push_to_hub and get_token() is None:  # say so now, not after the training
+        raise ValueError("--push_to_hub needs a Hub token: set HF_TOKEN or run `hf auth login`")
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -258,6 +264,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
         latest = max((out / "samples").glob("*.png"), key=os.path.getmtime)
         write_model_card(out, cfg, objective.card_info(), summary, latest)
+        if cfg.push_to_hub:
+            commit = push_to_hub(out, cfg.hub_model_id or out.resolve().name, private=cfg.hub_private_repo)
+            accelerator.print(f"pushed to {commit.repo_url} (commit {commit.oid[:8]})")
     accelerator.end_training()
     return result
 

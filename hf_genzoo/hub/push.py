@@ -1,0 +1,81 @@
+"""Push a `genzoo train` output folder to the Hub as one commit, with its card rendered for the repo.
+
+    genzoo push my-vae user/my-vae [--private] [--revision dev] [--commit_message "..."]
+    genzoo train vae --dataset fashion_mnist --push_to_hub --hub_model_id user/my-vae
+
+What goes up: `model_index.json`, each component folder it names (configs and `*.safetensors`; a pickled
+weight file stops the push), the model card (`README.md`, rendered again so that its usage snippet and
+`model-index` name the repo), `sample.png`, `metrics.json` and `train_config.json`. Checkpoints, logs and
+the per-epoch pictures stay local. The card's YAML is validated by the Hub before anything is uploaded.
+It is huggingface_hub's own machinery (`create_repo`, `create_branch`, `ModelCard.validate`, `create_commit`),
+so the token comes from the usual places (`HF_TOKEN`, `hf auth login`'s cache) and is never printed.
+The local folder is only read: a failed push leaves it as it was.
+"""
+
+import json
+from pathlib import Path
+
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError
+
+from .card import card_for_repo
+
+TOP_LEVEL_FILES = ("model_index.json", "sample.png", "metrics.json", "train_config.json")
+COMPONENT_SUFFIXES = (".json", ".safetensors")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+class PushError(RuntimeError):
+    """The Hub refused or failed an upload; the message says what failed and that nothing local changed."""
+
+
+def files_to_push(output_dir: str | Path) -> list[Path]:
+    """The files of `output_dir` that make the pipeline and its card (README.md is rendered separately)."""
+    out = Path(output_dir)
+    if not (out / "model_index.json").exists():
+        raise ValueError(f"{out} holds no saved pipeline (no model_index.json); push a folder written by `genzoo train`")
+    index = json.loads((out / "model_index.json").read_text())
+    components = [k for k, v in index.items() if isinstance(v, list) and v[0] is not None]
+    files = [out / f for f in TOP_LEVEL_FILES if (out / f).exists()]
+    for name in components:
+        folder = out / name
+        pickled = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+        if pickled:
+            raise ValueError(f"{folder} holds pickled weights {pickled}; hf_genzoo pushes safetensors only "
+                             f"(save with `save_pretrained(..., safe_serialization=True)`)")  # fmt: skip
+        found = sorted(p for p in folder.glob("*") if p.suffix in COMPONENT_SUFFIXES) if folder.is_dir() else []
+        if not found:
+            raise ValueError(f"{out}: model_index.json names the component {name!r} but {folder} has no files")
+        files += found
+    return files
+
+
+def push_to_hub(output_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+                commit_message: str | None = None, token: str | None = None) -> CommitInfo:  # fmt: skip
+    """Create (or reuse) `repo_id` and commit the pipeline in `output_dir` to it, on `revision` (a branch,
+    created from main when new; default main). Returns huggingface_hub's `CommitInfo`."""
+    out = Path(output_dir)
+    files = files_to_push(out)
+    card_for_repo(out, repo_id)  # fails here, before any request, if the folder cannot make a card
+    if token is None and get_token() is None:
+        raise ValueError("pushing needs a Hub token: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(token=token)
+    step = "creating the repo"
+    try:
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        repo_id = url.repo_id  # a bare name gets the token owner's namespace
+        if revision and revision != "main":
+            step = f"creating the branch {revision!r}"
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        card = card_for_repo(out, repo_id)
+        step = "validating the model card"
+        card.validate()
+        step = "uploading"
+        operations = [CommitOperationAdd(path_in_repo=p.relative_to(out).as_posix(), path_or_fileobj=str(p)) for p in files]
+        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
+        family = json.loads((out / "model_index.json").read_text())["_class_name"]
+        return api.create_commit(repo_id, operations, revision=revision,
+                                 commit_message=commit_message or f"Upload {family} trained with hf_genzoo")  # fmt: skip
+    except (HfHubHTTPError, ValueError) as err:
+        raise PushError(f"pushing {out} to {repo_id} failed while {step}: {err}\n"
+                        f"Nothing local was changed; run `genzoo push {out} {repo_id}` to try again.") from err

@@ -1,0 +1,45 @@
+"""What every hf_genzoo pipeline adds to diffusers' `DiffusionPipeline`: loading by Hub repo id.
+
+A pipeline saved from a pip-installed package records its components as `["hf_genzoo.models.vae", "VAE"]`.
+Loading such a folder works, but diffusers' own download step (`DiffusionPipeline.download`) refuses a
+Hub repo whose components name a module that is neither in diffusers nor a `.py` file in the repo. So
+`from_pretrained("user/name")` first fetches the repo's configs and safetensors weights with
+huggingface_hub's `snapshot_download` (the usual cache, `revision=`, `HF_HUB_OFFLINE=1` after a first
+download, the library's typed errors for a missing repo or revision), then loads the local snapshot with
+diffusers' own `from_pretrained`. Only safetensors weights are fetched and read; nothing is unpickled and
+`trust_remote_code` is never turned on.
+"""
+
+import os
+
+from diffusers import DiffusionPipeline
+from huggingface_hub import snapshot_download
+
+# What a pipeline needs from its repo: the index, each component's config and safetensors weights.
+PIPELINE_FILES = ["model_index.json", "*/config.json", "*/scheduler_config.json", "*/*.safetensors"]
+DOWNLOAD_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "proxies")
+
+
+class GenzooPipeline(DiffusionPipeline):
+    """A `DiffusionPipeline` whose `from_pretrained` takes a local folder or a Hub repo id."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):
+        r"""
+        Load a pipeline saved by `save_pretrained` or `genzoo train`, from a folder or a Hub repo id.
+
+        Args:
+            pretrained_model_name_or_path (`str` or `os.PathLike`): a local folder, or a Hub repo id such as
+                `"user/name"`.
+            revision (`str`, *optional*): branch, tag or commit of a Hub repo (default: `main`).
+            token, cache_dir, local_files_only, force_download, proxies: as in `huggingface_hub.snapshot_download`.
+            kwargs: passed on to `DiffusionPipeline.from_pretrained` (`torch_dtype`, ...).
+        """
+        path = str(pretrained_model_name_or_path)
+        if not os.path.isdir(path):
+            fetch = {k: kwargs.pop(k) for k in DOWNLOAD_KWARGS if k in kwargs}
+            path = snapshot_download(path, allow_patterns=PIPELINE_FILES, **fetch)
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError("hf_genzoo pipelines load safetensors weights only")
+        kwargs["use_safetensors"] = True
+        return super().from_pretrained(path, **kwargs)
