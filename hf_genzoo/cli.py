@@ -201,7 +201,7 @@ def cmd_push(args) -> None:
 
     try:
         commit = push_to_hub(args.output_dir, args.repo_id, private=args.private, revision=args.revision,
-                             commit_message=args.commit_message)  # fmt: skip
+                             commit_message=args.commit_message, portable=args.portable)  # fmt: skip
     except PushError as err:  # the Hub failed or refused: its message, no traceback
         raise SystemExit(f"genzoo push: error: {err}") from None
     print(f"pushed {args.output_dir} to {commit.repo_url} (commit {commit.oid[:8]}); load it with "
@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the repo as private")
     p.add_argument("--revision", default=None, help="branch to commit to, created from main when new (default: main)")
     p.add_argument("--commit_message", default=None, help="commit message (default: 'Upload <pipeline> ...')")
+    p.add_argument("--portable", action="store_true",
+                   help="also push the model and pipeline source files, so that diffusers alone loads the repo with "
+                        "DiffusionPipeline.from_pretrained(repo_id, trust_remote_code=True)")  # fmt: skip
 
     p = sub.add_parser("demo", help="train the classic autoencoder on the bundled digits and draw the results")
     p.add_argument("--output_dir", default="genzoo-demo", help="where everything goes (default: genzoo-demo)")

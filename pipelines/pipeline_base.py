@@ -10,13 +10,14 @@ diffusers' own `from_pretrained`. Only safetensors weights are fetched and read;
 `trust_remote_code` is never turned on.
 """
 
+import json
 import os
 
 from diffusers import DiffusionPipeline
 from huggingface_hub import snapshot_download
 
 # What a pipeline needs from its repo: the index, each component's config and safetensors weights.
-PIPELINE_FILES = ["model_index.json", "*/config.json", "*/scheduler_config.json", "*/*.safetensors"]
+PIPELINE_FILES = ["model_index.json", "*/config.json", "*/scheduler_config.json", "*/*.safetensors"]  # no code
 DOWNLOAD_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "proxies")
 
 
@@ -42,4 +43,10 @@ class GenzooPipeline(DiffusionPipeline):
         if kwargs.get("use_safetensors") is False:
             raise ValueError("hf_genzoo pipelines load safetensors weights only")
         kwargs["use_safetensors"] = True
+        with open(os.path.join(path, "model_index.json")) as f:
+            index = json.load(f)
+        if isinstance(index["_class_name"], list):  # pushed with --portable: build it from the installed classes
+            from hf_genzoo.hub.portable import load_portable_components
+
+            return cls(**load_portable_components(path, index))
         return super().from_pretrained(path, **kwargs)

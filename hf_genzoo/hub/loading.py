@@ -19,7 +19,8 @@ def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
     else:
         index = hf_hub_download(path_or_repo, "model_index.json", revision=revision)
     with open(index) as f:
-        return json.load(f)["_class_name"]
+        name = json.load(f)["_class_name"]
+    return name[1] if isinstance(name, list) else name  # ["pipeline", "VAEPipeline"] in a --portable repo
 
 
 def load_pipeline(path_or_repo: str, revision: str | None = None, **kwargs):

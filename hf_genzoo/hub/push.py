@@ -1,6 +1,6 @@
 """Push a `genzoo train` output folder to the Hub as one commit, with its card rendered for the repo.
 
-    genzoo push my-vae user/my-vae [--private] [--revision dev] [--commit_message "..."]
+    genzoo push my-vae user/my-vae [--private] [--revision dev] [--commit_message "..."] [--portable]
     genzoo train vae --dataset fashion_mnist --push_to_hub --hub_model_id user/my-vae
 
 What goes up: `model_index.json`, each component folder it names (configs and `*.safetensors`; a pickled
@@ -19,6 +19,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError
 
 from .card import card_for_repo
+from .portable import portable_files
 
 TOP_LEVEL_FILES = ("model_index.json", "sample.png", "metrics.json", "train_config.json")
 COMPONENT_SUFFIXES = (".json", ".safetensors")
@@ -51,11 +52,13 @@ def files_to_push(output_dir: str | Path) -> list[Path]:
 
 
 def push_to_hub(output_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-                commit_message: str | None = None, token: str | None = None) -> CommitInfo:  # fmt: skip
+                commit_message: str | None = None, token: str | None = None, portable: bool = False) -> CommitInfo:  # fmt: skip
     """Create (or reuse) `repo_id` and commit the pipeline in `output_dir` to it, on `revision` (a branch,
-    created from main when new; default main). Returns huggingface_hub's `CommitInfo`."""
+    created from main when new; default main). `portable` adds the model and pipeline sources so that diffusers
+    alone loads the repo (`hf_genzoo/hub/portable.py`). Returns huggingface_hub's `CommitInfo`."""
     out = Path(output_dir)
     files = files_to_push(out)
+    extra = portable_files(out) if portable else {}  # path in repo -> bytes; replaces model_index.json
     card_for_repo(out, repo_id)  # fails here, before any request, if the folder cannot make a card
     if token is None and get_token() is None:
         raise ValueError("pushing needs a Hub token: set HF_TOKEN or run `hf auth login`")
@@ -71,11 +74,13 @@ def push_to_hub(output_dir: str | Path, repo_id: str, *, private: bool = False, 
         step = "validating the model card"
         card.validate()
         step = "uploading"
-        operations = [CommitOperationAdd(path_in_repo=p.relative_to(out).as_posix(), path_or_fileobj=str(p)) for p in files]
+        operations = [CommitOperationAdd(path_in_repo=p.relative_to(out).as_posix(), path_or_fileobj=str(p))
+                      for p in files if p.relative_to(out).as_posix() not in extra]  # fmt: skip
+        operations += [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in extra.items()]
         operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
         family = json.loads((out / "model_index.json").read_text())["_class_name"]
         return api.create_commit(repo_id, operations, revision=revision,
                                  commit_message=commit_message or f"Upload {family} trained with hf_genzoo")  # fmt: skip
-    except (HfHubHTTPError, ValueError) as err:
+    except (HfHubHTTPError, ValueError, RuntimeError) as err:  # a failed LFS upload comes as a RuntimeError
         raise PushError(f"pushing {out} to {repo_id} failed while {step}: {err}\n"
                         f"Nothing local was changed; run `genzoo push {out} {repo_id}` to try again.") from err
