@@ -20,6 +20,8 @@ _EXPORTS = {
     "VAEPipeline": "hf_genzoo.pipelines",
     "Flow": "hf_genzoo.models",
     "FlowPipeline": "hf_genzoo.pipelines",
+    "ImageClassifier": "hf_genzoo.models",
+    "ClassifierPipeline": "hf_genzoo.pipelines",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,8 +23,9 @@ def template_path(family: str) -> Path:
     return path
 
 
-# What a model does, in the Hub's task vocabulary: autoencoders map images to images, the rest generate.
-PIPELINE_TAGS = {"autoencoder": "image-to-image"}
+# What a model does, in the Hub's task vocabulary: autoencoders map images to images, a classifier labels them,
+# the rest generate.
+PIPELINE_TAGS = {"autoencoder": "image-to-image", "classifier": "image-classification"}
 DEFAULT_PIPELINE_TAG = "unconditional-image-generation"
 # Built-in dataset names and the Hub datasets they are (digits ships with scikit-learn and has none).
 HUB_DATASETS = {"fashion_mnist": FASHION_MNIST_HUB_ID, "cifar100": CIFAR100_HUB_ID}

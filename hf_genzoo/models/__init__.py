@@ -1,11 +1,12 @@
 """Model families. Each file is one family: ModelMixin + ConfigMixin, no training or data code."""
 
 from .autoencoder import AutoencoderOutput, ConvAutoencoder, MLPAutoencoder, Normalize
+from .classifier import ClassifierOutput, ImageClassifier
 from .flow import Flow
 from .gan import Discriminator, DiscriminatorOutput, Generator, GeneratorOutput
 from .vae import VAE, VAEOutput
 
 __all__ = [
-    "AutoencoderOutput", "ConvAutoencoder", "Discriminator", "DiscriminatorOutput", "Flow", "Generator",
-    "GeneratorOutput", "MLPAutoencoder", "Normalize", "VAE", "VAEOutput",
+    "AutoencoderOutput", "ClassifierOutput", "ConvAutoencoder", "Discriminator", "DiscriminatorOutput", "Flow", "Generator",
+    "GeneratorOutput", "ImageClassifier", "MLPAutoencoder", "Normalize", "VAE", "VAEOutput",
 ]  # fmt: skip
