@@ -64,7 +64,8 @@ def test_frechet_distance_of_a_set_with_itself_and_with_a_shifted_copy():
     delta = _randn(8, seed=3)
     # a shift leaves the covariance as it is, so the distance is exactly ||delta||^2
     assert frechet_distance(x, x + delta) == pytest.approx(float(delta.square().sum()), rel=1e-9)
-    assert frechet_distance(x.numpy(), (x + delta).float().numpy()) == pytest.approx(float(delta.square().sum()), rel=1e-5)
+    shifted32 = (x + delta).float().numpy()  # float32 input, computed in float64
+    assert frechet_distance(x.numpy(), shifted32) == pytest.approx(float(delta.square().sum()), rel=1e-5)
 
 
 def test_frechet_distance_from_stats_diagonal_closed_form():
@@ -148,7 +149,8 @@ def test_kernel_distance_is_reproducible_with_a_generator():
     again = kernel_distance(real, fake, subsets=5, subset_size=50, generator=torch.Generator().manual_seed(3))
     other = kernel_distance(real, fake, subsets=5, subset_size=50, generator=torch.Generator().manual_seed(4))
     assert first == again and first != other
-    assert kernel_distance(real, fake, subsets=5, subset_size=50) == kernel_distance(real, fake, subsets=5, subset_size=50)
+    default_seed = kernel_distance(real, fake, subsets=5, subset_size=50)
+    assert default_seed == kernel_distance(real, fake, subsets=5, subset_size=50)
 
 
 # ---------------------------------------------------------------- precision / recall
@@ -182,6 +184,13 @@ def test_precision_recall_of_identical_disjoint_and_half_covering_sets():
     pr = precision_recall(two, one)
     assert pr["precision"] > 0.9
     assert 0.4 < pr["recall"] <= 0.5
+
+
+def test_ball_boundaries_follow_each_papers_code():
+    real, fake = torch.tensor([[0.0], [1.0], [10.0], [12.0]]), torch.tensor([[-1.0], [5.0]])  # k=1 radii: 1, 1, 2, 2
+    # fake -1.0 lies exactly on the boundary of B(0, 1): inside for precision (closed balls), outside for density
+    assert precision_recall(real, fake, k=1) == {"precision": 0.5, "recall": 0.75}
+    assert density_coverage(real, fake, k=1) == {"density": 0.0, "coverage": 0.0}
 
 
 def test_precision_recall_reject_too_large_k():

@@ -73,8 +73,8 @@ def frechet_distance_from_stats(mu1: Array, sigma1: Array, mu2: Array, sigma2: A
     # no complex parts to discard, singular covariances (N < D) are fine; rounding's tiny negatives are clamped to 0.
     w, v = torch.linalg.eigh(sigma1)
     sqrt_sigma1 = (v * w.clamp(min=0).sqrt()) @ v.T  # (D, D)
-    m = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
-    trace_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+    middle = sqrt_sigma1 @ sigma2 @ sqrt_sigma1  # (D, D)
+    trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
     return float((mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt)
 
 
@@ -231,8 +231,8 @@ def label_entropy(probs_or_labels: Array, num_classes: int) -> dict[str, float]:
         num_classes (`int`): the number of classes C >= 2; the maximum entropy is log(C).
 
     Returns:
-        `dict`: `{"entropy": ...}` in nats and `{"normalized_entropy": ...}` = entropy / log(C), 1.0 for uniform labels
-        and 0.0 when every sample gets the same class.
+        `dict`: `{"entropy": ..., "normalized_entropy": ...}`, the entropy in nats and divided by log(C): 1.0 for
+        uniform labels, 0.0 when every sample gets the same class.
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
@@ -242,7 +242,8 @@ def label_entropy(probs_or_labels: Array, num_classes: int) -> dict[str, float]:
     elif x.ndim == 1 and not x.is_floating_point():
         labels = x.long()
     else:
-        raise ValueError(f"expected probabilities (N, {num_classes}) or integer labels (N,), got {tuple(x.shape)}")
+        got = f"{tuple(x.shape)} {x.dtype}"
+        raise ValueError(f"expected probabilities (N, {num_classes}) or integer labels (N,), got {got}")
     if len(labels) == 0 or labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(f"labels must be a non-empty set of integers in [0, {num_classes - 1}]")
     p = torch.bincount(labels, minlength=num_classes).double() / len(labels)  # (C,)
