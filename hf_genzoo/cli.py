@@ -1,4 +1,4 @@
-"""The `genzoo` command: train, sample, push, reconstruct, embed, evaluate, demo.
+"""The `genzoo` command: train, sample, push, bench, reconstruct, embed, evaluate, demo.
 
     genzoo demo                                        # 1-minute tour on the bundled digits
     genzoo train mlp_autoencoder --dataset fashion_mnist --epochs 10
@@ -208,6 +208,25 @@ def cmd_push(args) -> None:
           f"from_pretrained({commit.repo_url.repo_id!r}" + (f", revision={args.revision!r})" if args.revision else ")"))
 
 
+def cmd_bench(args_list: list[str]) -> None:
+    from hf_genzoo.trilemma import add_arguments, bench, plot
+
+    parser = argparse.ArgumentParser(
+        prog="genzoo bench",
+        description="Train (or take) a VAE, GAN, flow, DDPM (4 samplers), an autoencoder and a feature classifier on "
+                    "one dataset and score their samples: FD_local, KID_local, precision/recall, density/coverage, "
+                    "label entropy, NFE, images/s, bits/dim. The same as benchmarks/trilemma.py.")  # fmt: skip
+    add_arguments(parser)
+    parser.add_argument("--output_dir", default="genzoo-bench", help="where the table, plot and grids go (default: genzoo-bench)")
+    args = parser.parse_args(args_list)
+    rows, text = bench(args)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "trilemma.md").write_text(text + "\n")
+    print(f"\n{text}\n\nwrote {out / 'trilemma.md'}, {plot(rows, out / 'trilemma.png')} and a grid per row in "
+          f"{out / 'trilemma'}/")
+
+
 def cmd_demo(args) -> None:
     """Train the classic MLP autoencoder on the bundled digits and write what a person wants to see."""
     import numpy as np
@@ -295,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also push the model and pipeline source files, so that diffusers alone loads the repo with "
                         "DiffusionPipeline.from_pretrained(repo_id, trust_remote_code=True)")  # fmt: skip
 
+    sub.add_parser("bench", help="the trilemma: quality, coverage and speed of every model on one dataset "
+                                 "(see `genzoo bench --help`)", add_help=False)  # fmt: skip
+
     p = sub.add_parser("demo", help="train the classic autoencoder on the bundled digits and draw the results")
     p.add_argument("--output_dir", default="genzoo-demo", help="where everything goes (default: genzoo-demo)")
     p.add_argument("--epochs", type=int, default=150, help="passes over the 1,437 training digits (default: 150)")
@@ -308,6 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if argv and argv[0] == "train":  # its flags come from TrainConfig and the family's recipe
             return cmd_train(argv[1:])
+        if argv and argv[0] == "bench":  # its flags live with the benchmark (hf_genzoo/trilemma.py)
+            return cmd_bench(argv[1:])
         args = build_parser().parse_args(argv)
         commands[args.command](args)
     except ValueError as err:  # bad input: say what is wrong, no traceback

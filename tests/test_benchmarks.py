@@ -40,3 +40,18 @@ def test_ddpm_benchmarks_quick_mode_write_their_tables(tmp_path):
     _run("benchmarks/ddpm_sampling.py", "--quick", "--output", str(tmp_path / "s.md"))
     table = (tmp_path / "s.md").read_text()
     assert "| ddpm | 50 |" in table and "| ddim | 2 |" in table and "| dpmsolver++ | 2 |" in table
+
+
+def test_trilemma_quick_mode_writes_table_plot_and_grids(tmp_path):
+    _run("benchmarks/trilemma.py", "--quick", "--num_samples", "64", "--work_dir", str(tmp_path / "models"),
+         "--output_dir", str(tmp_path / "out"))  # fmt: skip
+    table = (tmp_path / "out" / "trilemma.md").read_text()
+    rows = json.loads((tmp_path / "out" / "trilemma.json").read_text())
+    names = [r["name"] for r in rows]
+    assert names[0] == "real test images" and {"vae", "gan", "flow T=1.0", "DDPM 1000", "dpmsolver++ 20"} <= set(names)
+    assert "conv_autoencoder: random latents" in names and "vae: midpoints of two test images" in names
+    floor = rows[0]
+    assert floor["samples"] == 64 and floor["FD_local"] < min(r["FD_local"] for r in rows[1:])  # real beats tiny models
+    assert {r["nfe"] for r in rows if r["name"].startswith(("DDPM", "ddim", "dpmsolver"))} == {1000, 50, 20, 10}
+    assert "| DDPM 1000 |" in table and (tmp_path / "out" / "trilemma.png").stat().st_size > 10_000
+    assert all((tmp_path / "out" / r["grid"]).exists() for r in rows)
