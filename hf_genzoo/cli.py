@@ -32,8 +32,9 @@ def _load_pipeline_and_data(args, limit: int | None = None):
     from hf_genzoo.hub.loading import load_pipeline
 
     pipe = load_pipeline(args.model)
-    model = next(iter(pipe.components.values()))
-    data = load_images(args.dataset, args.split, resolution=model.config.sample_size, channels=model.config.in_channels,
+    config = next(iter(pipe.components.values())).config  # the main model's: its image size and channels
+    channels = config.get("in_channels", config.get("out_channels"))  # a GAN's generator has out_channels only
+    data = load_images(args.dataset, args.split, resolution=config.sample_size, channels=channels,
                        image_column=args.image_column, label_column=args.label_column,
                        skip_bad_files=args.skip_bad_files)  # fmt: skip
     n = len(data) if limit is None else min(limit, len(data))
@@ -102,27 +103,64 @@ def cmd_embed(args) -> None:
 def cmd_evaluate(args) -> None:
     from accelerate import Accelerator
 
+    import torch
+
     from hf_genzoo.data import make_loader, parse_corruption
-    from hf_genzoo.pipelines import AutoencoderPipeline, VAEPipeline
+    from hf_genzoo.pipelines import AutoencoderPipeline, ClassifierPipeline, VAEPipeline
     from hf_genzoo.training.autoencoder import evaluate_autoencoder
     from hf_genzoo.training.vae import evaluate_vae
 
     pipe, data, _ = _load_pipeline_and_data(args)
     accelerator = Accelerator(cpu=args.cpu)
     loader = make_loader(data, args.batch_size, shuffle=False)
-    if isinstance(pipe, AutoencoderPipeline):
+    if args.classifier:
+        metrics = _sample_quality(pipe, args, accelerator.device)
+    elif isinstance(pipe, ClassifierPipeline):
+        pipe.to(accelerator.device)
+        labels = torch.cat([pipe(batch["pixel_values"], batch_size=args.batch_size).labels.cpu() for batch in loader])
+        metrics = {"accuracy": float((labels.numpy() == data.labels).mean())}
+    elif isinstance(pipe, AutoencoderPipeline):
         model = pipe.autoencoder.to(accelerator.device).eval()
         metrics = evaluate_autoencoder(model, loader, accelerator, parse_corruption(args.noise))
     elif isinstance(pipe, VAEPipeline) and not args.noise:
         metrics = evaluate_vae(pipe.vae.to(accelerator.device).eval(), loader, accelerator)
     else:
         raise SystemExit(f"genzoo evaluate: held-out metrics of a {type(pipe).__name__} come with `genzoo train`'s "
-                         f"metrics.json; this command evaluates autoencoders (also with --noise) and VAEs")  # fmt: skip
-    result = {"model": args.model, "dataset": args.dataset, "split": args.split, "images": len(data),
-              "noise": args.noise, **metrics}  # fmt: skip
+                         f"metrics.json; without --classifier this command evaluates autoencoders (also with "
+                         f"--noise), VAEs and classifiers; with --classifier it scores any model's samples")  # fmt: skip
+    result = {"model": args.model, "dataset": args.dataset, "split": "train" if args.classifier else args.split,
+              "images": len(data), "noise": args.noise, **metrics}  # fmt: skip
     print(json.dumps(result, indent=2))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2))
+
+
+def _sample_quality(pipe, args, device) -> dict:
+    """`--num_samples` samples of `pipe` scored against as many training images in `--classifier`'s features."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from hf_genzoo.data import load_images
+    from hf_genzoo.hub.loading import load_pipeline
+    from hf_genzoo.metrics import gaussian_stats
+    from hf_genzoo.trilemma import score
+
+    clf = load_pipeline(args.classifier).to(device)
+    train = load_images(args.dataset, "train", resolution=clf.classifier.config.sample_size,
+                        channels=clf.classifier.config.in_channels)  # fmt: skip
+    n = min(args.num_samples, len(train))
+    reference = {"features": clf.features(torch.from_numpy(np.array(train.images[:n])).float() / 255).double()}
+    reference["mu"], reference["sigma"] = gaussian_stats(reference["features"])
+    pipe.to(device)
+    t = time.perf_counter()
+    images, steps = sample_images(pipe, args.num_samples, torch.Generator().manual_seed(args.seed), args.batch_size,
+                                  args.scheduler, args.steps, args.temperature)  # fmt: skip
+    speed = args.num_samples / (time.perf_counter() - t)
+    features = clf.features(images, batch_size=args.batch_size).double()
+    scores = score(features, clf(images, batch_size=args.batch_size).probs, reference, min(1000, n // 2))
+    return {**scores, "samples": args.num_samples, "nfe": steps or 1, "images_per_s": speed}
 
 
 def sample_images(pipe, num_images: int, generator, batch_size: int, scheduler: str | None = None,
@@ -275,12 +313,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no_labels", action="store_true", help="do not colour points by label")
     p.add_argument("--output_dir", default=".", help="where embedding.png and reconstructions.png go (default: .)")
 
-    p = sub.add_parser("evaluate", help="held-out metrics: autoencoders' R^2 (with --noise, of denoising), VAEs' ELBO")
+    p = sub.add_parser("evaluate", help="held-out metrics: autoencoders' R^2 (with --noise, of denoising), VAEs' ELBO, "
+                                        "classifiers' accuracy; with --classifier, any model's sample quality")
     _add_data_args(p)
     p.add_argument("--noise", default=None, help="evaluate denoising of gaussian:SIGMA or mask:P corrupted inputs")
     p.add_argument("--batch_size", type=int, default=256, help="evaluation batch size (default: 256)")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     p.add_argument("--output", default=None, help="also write the metrics to this JSON file")
+    p.add_argument("--classifier", default=None,
+                   help="score the model's samples instead, in this classifier's features, against the training "
+                        "images: FD_local, KID_local, precision/recall, density/coverage, label entropy")  # fmt: skip
+    p.add_argument("--num_samples", type=int, default=1000, help="with --classifier: samples to draw (default: 1000)")
+    p.add_argument("--scheduler", default=None, help="with --classifier, diffusion only: ddpm, ddim, dpmsolver++, ...")
+    p.add_argument("--steps", type=int, default=None, help="with --classifier, diffusion only: sampling steps")
+    p.add_argument("--temperature", type=float, default=None, help="with --classifier, flow only: prior temperature")
+    p.add_argument("--seed", type=int, default=0, help="with --classifier: seed of the samples (default: 0)")
 
     p = sub.add_parser("sample", help="draw samples from any trained generative model (DDPM: choose the sampler)",
                        description="Draw samples from a saved VAE, GAN, flow or DDPM pipeline and write a grid. A DDPM "

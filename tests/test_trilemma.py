@@ -1,0 +1,76 @@
+"""The trilemma's scoring (hf_genzoo/trilemma.py) and `genzoo evaluate --classifier`."""
+
+import json
+
+import pytest
+import torch
+
+from hf_genzoo import cli
+from hf_genzoo.metrics import gaussian_stats
+from hf_genzoo.training import make_config, train
+from hf_genzoo.trilemma import QUICK_MODELS, Row, score, table
+
+
+def reference_of(features):
+    mu, sigma = gaussian_stats(features)
+    return {"features": features, "mu": mu, "sigma": sigma}
+
+
+def test_score_of_the_reference_itself_is_perfect_and_a_shift_is_not():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 8, generator=g, dtype=torch.float64)
+    probs = torch.eye(4, dtype=torch.float64).repeat(75, 1)  # every class equally often
+    same = score(real, probs, reference_of(real), kid_subset=100)
+    assert same["FD_local"] == pytest.approx(0, abs=1e-8) and same["KID_local"] < 0.05
+    assert same["precision"] == same["recall"] == same["coverage"] == 1.0 and same["density"] == 1.0
+    assert same["label_entropy"] == pytest.approx(1.0)
+    shifted = score(real + 5, probs[:, [0, 0, 0, 0]] * 0 + torch.tensor([1.0, 0, 0, 0], dtype=torch.float64),
+                    reference_of(real), kid_subset=100)  # fmt: skip
+    assert shifted["FD_local"] == pytest.approx(8 * 25, rel=1e-6)  # ||delta||^2 with equal covariances
+    assert shifted["precision"] == shifted["recall"] == 0.0 and shifted["label_entropy"] == 0.0
+
+
+def test_table_marks_the_best_model_per_column_not_the_floor():
+    cols = dict(KID_local=0.1, precision=0.5, recall=0.5, density=0.5, coverage=0.5, label_entropy=0.9)
+    rows = [Row("real test images", None, None, note="the floor"), Row("a", None, 1, 3.1, "exact"), Row("b", None, 20)]
+    rows[0].scores = {**cols, "FD_local": 0.5, "images_per_s": None}
+    rows[1].scores = {**cols, "FD_local": 7.0, "images_per_s": 1000.0}
+    rows[2].scores = {**cols, "FD_local": 2.0, "recall": 0.8, "images_per_s": 10.0}
+    text = table(rows)
+    assert "| real test images (the floor) | 0.5 |" in text
+    assert "| a | 7 |" in text and "| 3.100 (exact) |" in text
+    assert "| b | **2** |" in text and "**0.8**" in text
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tri")
+    out = {}
+    for family in ("classifier", "gan"):
+        config, steps = QUICK_MODELS[family]
+        cfg = make_config(family, dataset="digits", output_dir=str(root / family), model_config=config, max_steps=steps,
+                          batch_size=32, report_to="none", checkpointing_steps=0, mixed_precision="no")  # fmt: skip
+        train(cfg)
+        out[family] = str(root / family)
+    return out
+
+
+def test_genzoo_evaluate_scores_a_models_samples(tiny_models, tmp_path, capsys):
+    cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--classifier", tiny_models["classifier"],
+              "--num_samples", "64", "--output", str(tmp_path / "m.json")])  # fmt: skip
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert result["split"] == "train" and result["samples"] == 64 and result["nfe"] == 1
+    for key in ("FD_local", "KID_local", "precision", "recall", "density", "coverage", "label_entropy"):
+        assert isinstance(result[key], float), key
+    assert result["FD_local"] > 0 and 0 <= result["recall"] <= 1 and result["images_per_s"] > 0
+    again = tmp_path / "again.json"
+    cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--classifier", tiny_models["classifier"],
+              "--num_samples", "64", "--output", str(again)])  # fmt: skip
+    assert json.loads(again.read_text())["FD_local"] == result["FD_local"]  # seeded: the same samples, the same score
+
+
+def test_genzoo_evaluate_gives_a_classifiers_accuracy(tiny_models, tmp_path):
+    cli.main(["evaluate", "--model", tiny_models["classifier"], "--dataset", "digits", "--output", str(tmp_path / "a.json")])
+    accuracy = json.loads((tmp_path / "a.json").read_text())["accuracy"]
+    trained = json.loads(open(f"{tiny_models['classifier']}/metrics.json").read())["metrics"]["accuracy"]
+    assert accuracy == pytest.approx(trained, abs=1e-9)
