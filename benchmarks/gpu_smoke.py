@@ -30,11 +30,13 @@ def _sync():
 
 @torch.no_grad()
 def sampling_images_per_second(pipe, family: str, images: torch.Tensor, repeats: int = 3) -> float:
-    """Images/s of the pipeline's main use at batch 256: sampling, or reconstruction for autoencoders."""
+    """Images/s of the pipeline's main use at batch 256: sampling, reconstruction (autoencoders), labels (classifier)."""
     def once():
         g = torch.Generator(device=pipe.device).manual_seed(0)
         if family.endswith("autoencoder"):
             return pipe.reconstruct(images, output_type="pt")
+        if family == "classifier":
+            return pipe(images)
         if family == "ddpm":  # DPM-Solver++, 20 steps (benchmarks/ddpm_sampling.py times the samplers)
             return use_sampler(pipe, "dpmsolver++")(BATCH, generator=g, num_inference_steps=20, output_type="pt")
         return pipe(BATCH, generator=g, output_type="pt")
