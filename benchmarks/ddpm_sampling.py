@@ -21,15 +21,13 @@ from pathlib import Path
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler
 
-from hf_genzoo.models.unet import unet_for_images
+from hf_genzoo.models.unet import TINY_UNET, unet_for_images
 from hf_genzoo.samplers import use_sampler
 from hf_genzoo.viz import save_grid
 from report import publish
 
 HERE = Path(__file__).resolve().parent
 ROWS = [("ddpm", 1000), ("ddim", 50), ("dpmsolver++", 20), ("dpmsolver++", 10)]
-QUICK_UNET = dict(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, attention_head_dim=8,
-                  down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"))  # fmt: skip
 
 
 def main():
@@ -48,7 +46,7 @@ def main():
         what = f"`{args.model}`"
     else:
         torch.manual_seed(0)
-        unet = unet_for_images(1, 8, **QUICK_UNET) if args.quick else unet_for_images(1, 28)
+        unet = unet_for_images(1, 8, **TINY_UNET) if args.quick else unet_for_images(1, 28)
         pipe = DDPMPipeline(unet=unet.eval(), scheduler=DDPMScheduler(num_train_timesteps=1000))
         what = "the default `genzoo train ddpm` UNet (28x28, 1 channel; untrained: timing only)"
         if args.quick:

@@ -39,15 +39,13 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from hf_genzoo.data import load_images
-from hf_genzoo.models.unet import unet_for_images
+from hf_genzoo.models.unet import TINY_UNET, as_model_config, unet_for_images
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.config import resolve_mixed_precision
 from hf_genzoo.training.loop import WARMUP_STEPS
 from report import publish
 
 HERE = Path(__file__).resolve().parent
-QUICK_UNET = dict(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, attention_head_dim=8,
-                  down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"))  # fmt: skip
 
 
 def png_dataset(images: np.ndarray) -> Dataset:
@@ -177,8 +175,8 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.dataset, args.steps, args.rounds, args.batch_size = "digits", 3, 1, 32
-    unet_kwargs = QUICK_UNET if args.quick else {}
-    model_config = ",".join(f"{k}={v!r}" for k, v in unet_kwargs.items())
+    unet_kwargs = TINY_UNET if args.quick else {}
+    model_config = as_model_config(unet_kwargs)
     data = load_images(args.dataset, "train")
     resolution = data.resolution
     pil = png_dataset(np.asarray(data.images))

@@ -33,6 +33,7 @@ from .data import load_images
 from .hub.loading import load_pipeline
 from .metrics import (density_coverage, frechet_distance_from_stats, gaussian_stats, kernel_distance, label_entropy,
                       precision_recall)  # fmt: skip
+from .models.unet import TINY_UNET, as_model_config
 from .samplers import use_sampler
 
 DIFFUSION_SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("dpmsolver++", 20), ("dpmsolver++", 10)]
@@ -210,8 +211,7 @@ QUICK_MODELS = {  # digits in seconds: enough to run every code path, not to com
     "vae": ("block_out_channels=(8, 16),latent_dim=4", 100),
     "gan": ("block_out_channels=(8, 16),latent_dim=8", 100),
     "flow": ("num_levels=2,steps_per_level=2,hidden_channels=8", 50),
-    "ddpm": ("block_out_channels=(16, 32),layers_per_block=1,norm_num_groups=8,attention_head_dim=8,"
-             "down_block_types=('DownBlock2D', 'AttnDownBlock2D'),up_block_types=('AttnUpBlock2D', 'UpBlock2D')", 100),
+    "ddpm": (as_model_config(TINY_UNET), 100),
 }
 
 

@@ -12,18 +12,15 @@ from safetensors.torch import load_file
 
 from hf_genzoo import cli
 from hf_genzoo.hub.loading import load_pipeline
-from hf_genzoo.models.unet import SMALL_IMAGE_UNET, unet_for_images
+from hf_genzoo.models import unet
+from hf_genzoo.models.unet import SMALL_IMAGE_UNET, as_model_config, unet_for_images
 from hf_genzoo.samplers import SAMPLERS, make_scheduler, use_sampler
 from hf_genzoo.training import config as config_module
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.config import resolve_mixed_precision
 from hf_genzoo.training.diffusion import diffusion_target
 
-# A UNet for the 8x8 digits that trains in seconds: two resolutions, attention at the lower one.
-TINY_UNET = (
-    "block_out_channels=(16, 32),layers_per_block=1,norm_num_groups=8,attention_head_dim=8,"
-    "down_block_types=('DownBlock2D', 'AttnDownBlock2D'),up_block_types=('AttnUpBlock2D', 'UpBlock2D')"
-)
+TINY_UNET = as_model_config(unet.TINY_UNET)  # 8x8 digits in seconds: two resolutions, attention at the lower one
 STEPS = 90  # two epochs of digits at batch 32
 
 

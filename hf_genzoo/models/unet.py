@@ -20,6 +20,21 @@ SMALL_IMAGE_UNET = dict(
     norm_num_groups=32,
 )
 
+# A UNet for 8x8 images that trains in seconds: the tests' and the benchmarks' quick modes (not for real use).
+TINY_UNET = dict(
+    block_out_channels=(16, 32),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+    up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+    attention_head_dim=8,
+    norm_num_groups=8,
+)
+
+
+def as_model_config(kwargs: dict) -> str:
+    """`{"a": 1, "b": (2, 3)}` -> `"a=1,b=(2, 3)"`, the `--model_config` form of constructor arguments."""
+    return ",".join(f"{k}={v!r}" for k, v in kwargs.items())
+
 
 def unet_sides(num_blocks: int, up_to: int = 64) -> list[int]:
     """Image sides a UNet with `num_blocks` down blocks takes, up to `up_to`."""
