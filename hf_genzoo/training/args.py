@@ -11,6 +11,7 @@ from .objective import OBJECTIVES, get_objective_class
 
 EXAMPLES = """examples:
   genzoo train mlp_autoencoder --dataset digits --epochs 50
+  genzoo train ddpm --dataset fashion_mnist --prediction_type v_prediction --push_to_hub --hub_model_id user/ddpm
   genzoo train conv_autoencoder --dataset fashion_mnist --model_config latent_dim=16 --mixed_precision bf16
   genzoo train mlp_autoencoder --dataset fashion_mnist --noise gaussian:0.3      # denoising autoencoder
   accelerate launch scripts/train.py --model mlp_autoencoder --dataset fashion_mnist --resume_from_checkpoint latest
@@ -33,7 +34,11 @@ def parse_train_args(parser: argparse.ArgumentParser, argv: list[str] | None) ->
     """Parse twice: first to learn the model, then with its recipe as the defaults."""
     try:
         known, _ = parser.parse_known_args(argv)
-        parser.set_defaults(**get_objective_class(known.model).recipe)
+        recipe = get_objective_class(known.model).recipe
+        parser.set_defaults(**recipe)
+        for action in parser._actions:  # say which defaults are the family's own
+            if action.dest in recipe and action.help:
+                action.help = action.help.replace("(default: %(default)s)", f"(default: %(default)s, the {known.model} recipe)")
     except SystemExit:  # no model given (e.g. plain --help): report it in the full parse below
         pass
     parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
