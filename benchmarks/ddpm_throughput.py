@@ -171,9 +171,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--quick", action="store_true", help="digits, a tiny UNet, 3 steps, 1 round")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--update_readme", action="store_true")
     parser.add_argument("--output", default=str(HERE / "results" / "ddpm_throughput.md"))
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.dataset, args.steps, args.rounds, args.batch_size = "digits", 3, 1, 32
     unet_kwargs = TINY_UNET if args.quick else {}
