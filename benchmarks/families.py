@@ -92,7 +92,7 @@ def main():
                       "flow": f"{m.get('bits_per_dim', float('nan')):.3f} (exact)", "gan": "n/a"}[family]  # fmt: skip
         rows.append({"family": family, "epochs": cfg.epochs if cfg.max_steps is None else None, "steps": result.steps,
                      "train_minutes": minutes, "likelihood": likelihood, "sampling_images_per_s": speed,
-                     "metrics": m, "grids": grids})  # fmt: skip
+                     "metrics": m, "history": result.history, "grids": grids})  # fmt: skip
         print(json.dumps(rows[-1], default=str), flush=True)
 
     lines = [
