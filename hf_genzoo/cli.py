@@ -139,64 +139,21 @@ def _sample_quality(pipe, args, device) -> dict:
     """`--num_samples` samples of `pipe` scored against as many training images in `--classifier`'s features."""
     import time
 
-    import numpy as np
     import torch
 
-    from hf_genzoo.data import load_images
     from hf_genzoo.hub.loading import load_pipeline
-    from hf_genzoo.metrics import gaussian_stats
-    from hf_genzoo.trilemma import score
+    from hf_genzoo.samplers import sample_images
+    from hf_genzoo.trilemma import reference_set, score
 
     clf = load_pipeline(args.classifier).to(device)
-    train = load_images(args.dataset, "train", resolution=clf.classifier.config.sample_size,
-                        channels=clf.classifier.config.in_channels)  # fmt: skip
-    n = min(args.num_samples, len(train))
-    reference = {"features": clf.features(torch.from_numpy(np.array(train.images[:n])).float() / 255).double()}
-    reference["mu"], reference["sigma"] = gaussian_stats(reference["features"])
+    reference = reference_set(clf, args.dataset, args.num_samples)
     pipe.to(device)
     t = time.perf_counter()
     images, steps = sample_images(pipe, args.num_samples, torch.Generator().manual_seed(args.seed), args.batch_size,
                                   args.scheduler, args.steps, args.temperature)  # fmt: skip
     speed = args.num_samples / (time.perf_counter() - t)
-    features = clf.features(images, batch_size=args.batch_size).double()
-    scores = score(features, clf(images, batch_size=args.batch_size).probs, reference, min(1000, n // 2))
+    scores = score(clf, images, reference, args.batch_size)
     return {**scores, "samples": args.num_samples, "nfe": steps or 1, "images_per_s": speed}
-
-
-def sample_images(pipe, num_images: int, generator, batch_size: int, scheduler: str | None = None,
-                  steps: int | None = None, temperature: float | None = None):
-    """`num_images` samples `(N, C, H, W)` in [0, 1] from any hf_genzoo pipeline, `batch_size` at a time, all drawn
-    from the one `generator` in turn (so a call with num_images <= batch_size is exactly one pipeline call)."""
-    import torch
-
-    from hf_genzoo.pipelines import FlowPipeline, GANPipeline, VAEPipeline
-    from hf_genzoo.samplers import DEFAULT_STEPS, use_sampler
-
-    diffusion = hasattr(pipe, "unet") and hasattr(pipe, "scheduler")
-    if not diffusion and (scheduler or steps):
-        raise ValueError(f"--scheduler and --steps are for diffusion pipelines; {type(pipe).__name__} samples in one pass")
-    if temperature is not None and not isinstance(pipe, FlowPipeline):
-        raise ValueError(f"--temperature is for flows; {type(pipe).__name__} has no temperature")
-    if diffusion and scheduler:
-        use_sampler(pipe, scheduler)
-    if diffusion:
-        pipe.set_progress_bar_config(disable=True)
-        steps = steps or DEFAULT_STEPS.get(scheduler or "ddpm", 1000)
-
-    def draw(n):
-        if diffusion:
-            return pipe(batch_size=n, generator=generator, num_inference_steps=steps, output_type="pt").images
-        if isinstance(pipe, FlowPipeline):
-            return pipe.sample(n, temperature=1.0 if temperature is None else temperature, generator=generator,
-                               output_type="pt").images  # fmt: skip
-        if isinstance(pipe, VAEPipeline):
-            return pipe.sample(n, generator=generator, output_type="pt").images
-        if isinstance(pipe, GANPipeline):
-            return pipe(batch_size=n, generator=generator, output_type="pt").images
-        raise ValueError(f"{type(pipe).__name__} does not generate images; sample from a VAE, GAN, flow or DDPM")
-
-    out = [draw(min(batch_size, num_images - i)).float().cpu() for i in range(0, num_images, batch_size)]
-    return torch.cat(out), steps
 
 
 def cmd_sample(args) -> None:
@@ -207,7 +164,7 @@ def cmd_sample(args) -> None:
     import torch
 
     from hf_genzoo.hub.loading import load_pipeline
-    from hf_genzoo.samplers import check_sampler
+    from hf_genzoo.samplers import check_sampler, sample_images
     from hf_genzoo.viz import save_grid
 
     if args.num_images < 1 or args.batch_size < 1:

@@ -34,7 +34,7 @@ from .hub.loading import load_pipeline
 from .metrics import (density_coverage, frechet_distance_from_stats, gaussian_stats, kernel_distance, label_entropy,
                       precision_recall)  # fmt: skip
 from .models.unet import TINY_UNET, as_model_config
-from .samplers import use_sampler
+from .samplers import sample_images
 
 DIFFUSION_SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("dpmsolver++", 20), ("dpmsolver++", 10)]
 FAMILIES = ("conv_autoencoder", "vae", "gan", "flow", "ddpm")
@@ -62,41 +62,33 @@ def _random_pairs(n: int, pool: int, generator: torch.Generator) -> tuple[torch.
 
 def rows_for(family: str, pipe, test_images: torch.Tensor, train_images: torch.Tensor, metrics: dict) -> list[Row]:
     """The rows of one trained model (see the module docstring)."""
+
+    def drawn(**kw):  # `sample_images` is how `genzoo sample` draws from every family
+        return lambda n, g: sample_images(pipe, n, g, n, **kw)[0]
+
     if family == "vae":
-        rows = [Row("vae", lambda n, g: pipe.sample(n, generator=g, output_type="pt").images, 1,
-                    metrics.get("bits_per_dim"), "ELBO bound")]  # fmt: skip
-        codes = pipe.encode(test_images)
-        rows.append(Row("vae: midpoints of two test images", _midpoints(pipe, codes), 1))
-        return rows
+        return [Row("vae", drawn(), 1, metrics.get("bits_per_dim"), "ELBO bound"),
+                Row("vae: midpoints of two test images", _midpoints(pipe, pipe.encode(test_images)), 1)]  # fmt: skip
     if family.endswith("autoencoder"):
         codes = pipe.encode(train_images).flatten(1).double()  # (N, d)
         mean, cov = codes.mean(0), torch.cov(codes.T) + 1e-6 * torch.eye(codes.shape[1], dtype=codes.dtype)
-        gauss = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
+        scale_tril = torch.linalg.cholesky(cov)
         shape = pipe.encode(train_images[:1]).shape[1:]
 
         def random_latents(n, g):
-            z = mean + torch.randn(n, len(mean), generator=g, dtype=codes.dtype) @ gauss.scale_tril.T  # (n, d)
+            z = mean + torch.randn(n, len(mean), generator=g, dtype=codes.dtype) @ scale_tril.T  # (n, d)
             return pipe.decode(z.float().view(n, *shape), output_type="pt").images
 
         return [Row(f"{family}: random latents", random_latents, 1, note="Gaussian fitted to its codes"),
                 Row(f"{family}: midpoints of two test images", _midpoints(pipe, pipe.encode(test_images)), 1)]  # fmt: skip
     if family == "gan":
-        return [Row("gan", lambda n, g: pipe(n, generator=g, output_type="pt").images, 1)]
+        return [Row("gan", drawn(), 1)]
     if family == "flow":
         bpd = pipe.bits_per_dim(test_images, generator=torch.Generator().manual_seed(0)).mean().item()
-        return [Row(f"flow T={t}", lambda n, g, t=t: pipe.sample(n, temperature=t, generator=g, output_type="pt").images,
-                    1, bpd if t == 1.0 else None, "exact" if t == 1.0 else "") for t in (1.0, 0.7)]  # fmt: skip
+        return [Row(f"flow T={t}", drawn(temperature=t), 1, bpd if t == 1.0 else None, "exact" if t == 1.0 else "")
+                for t in (1.0, 0.7)]  # fmt: skip
     if family == "ddpm":
-        pipe.set_progress_bar_config(disable=True)
-
-        def draw(name, steps):
-            def sample(n, g):
-                use_sampler(pipe, name)
-                return pipe(n, generator=g, num_inference_steps=steps, output_type="pt").images
-
-            return sample
-
-        return [Row(f"{'DDPM' if s == 'ddpm' else s} {k}", draw(s, k), k) for s, k in DIFFUSION_SAMPLERS]
+        return [Row(f"{'DDPM' if s == 'ddpm' else s} {k}", drawn(scheduler=s, steps=k), k) for s, k in DIFFUSION_SAMPLERS]
     raise ValueError(f"no trilemma rows for {family!r}; known: {', '.join(FAMILIES)}")
 
 
@@ -116,10 +108,22 @@ def draw(row: Row, n: int, batch_size: int, seed: int) -> tuple[torch.Tensor, fl
     return images, n / (time.perf_counter() - t)
 
 
-def score(features: torch.Tensor, probs: torch.Tensor, reference: dict, kid_subset: int) -> dict:
-    """The quality and coverage columns of one set of samples against the real reference set."""
+def reference_set(classifier, dataset: str, n: int) -> dict:
+    """Features of the first `n` training images in `classifier`'s space, and their Gaussian statistics."""
+    config = classifier.classifier.config
+    train = load_images(dataset, "train", resolution=config.sample_size, channels=config.in_channels)
+    features = classifier.features(_images(train, min(n, len(train)))).double()
     mu, sigma = gaussian_stats(features)
-    kid = kernel_distance(reference["features"], features, subsets=50, subset_size=kid_subset)
+    return {"features": features, "mu": mu, "sigma": sigma}
+
+
+def score(classifier, images: torch.Tensor, reference: dict, batch_size: int = 256) -> dict:
+    """The quality and coverage columns of `images` `(N, C, H, W)` against the real `reference_set`."""
+    features = classifier.features(images, batch_size=batch_size).double()
+    probs = classifier(images, batch_size=batch_size).probs
+    mu, sigma = gaussian_stats(features)
+    kid = kernel_distance(reference["features"], features, subsets=50,
+                          subset_size=min(1000, len(features) // 2, len(reference["features"]) // 2))  # fmt: skip
     return {"FD_local": frechet_distance_from_stats(reference["mu"], reference["sigma"], mu, sigma),
             "KID_local": kid["mean"], **precision_recall(reference["features"], features),
             **density_coverage(reference["features"], features),
@@ -131,11 +135,8 @@ def run(models: dict[str, str], classifier: str, dataset: str, num_samples: int,
     """Score every row of the saved `models` (family -> folder or Hub id) in `classifier`'s feature space."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     clf = load_pipeline(classifier).to(device)
+    reference = reference_set(clf, dataset, num_samples)
     train, test = load_images(dataset, "train"), load_images(dataset, "test")
-    n_real = min(num_samples, len(train))
-    reference = {"features": clf.features(_images(train, n_real)).double()}
-    reference["mu"], reference["sigma"] = gaussian_stats(reference["features"])
-    kid_subset = min(1000, num_samples // 2)
     test_images = _images(test, min(num_samples, len(test)))
     floor = Row("real test images", None, None, note="the floor")  # drawn below, not sampled
     rows = [floor]
@@ -146,9 +147,7 @@ def run(models: dict[str, str], classifier: str, dataset: str, num_samples: int,
     for row in rows:
         n = min(num_samples, len(test_images)) if row is floor else num_samples
         images, speed = (test_images[:n], None) if row is floor else draw(row, n, batch_size, seed)
-        probs = clf(images, batch_size=batch_size).probs
-        row.scores = {**score(clf.features(images, batch_size=batch_size).double(), probs, reference, kid_subset),
-                      "images_per_s": speed, "samples": n}  # fmt: skip
+        row.scores = {**score(clf, images, reference, batch_size), "images_per_s": speed, "samples": n}
         if grids_dir is not None:
             from .viz import save_grid
 

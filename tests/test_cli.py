@@ -159,7 +159,7 @@ def test_every_family_trains_on_rgb_cifar100(tmp_path, monkeypatch, family, mode
 
 
 def test_sample_images_draws_from_every_generative_family_deterministically():
-    from hf_genzoo.cli import sample_images
+    from hf_genzoo.samplers import sample_images
     from hf_genzoo.models import VAE, Flow, Generator
     from hf_genzoo.pipelines import FlowPipeline, GANPipeline, VAEPipeline
 

@@ -191,7 +191,7 @@ def test_an_unknown_scheduler_lists_the_supported_ones(trained):
 
 
 def test_sampler_options_are_refused_where_they_mean_nothing():
-    from hf_genzoo.cli import sample_images
+    from hf_genzoo.samplers import sample_images
     from hf_genzoo.models.gan import Generator
     from hf_genzoo.pipelines import GANPipeline
 

@@ -1,6 +1,7 @@
 """The trilemma's scoring (hf_genzoo/trilemma.py) and `genzoo evaluate --classifier`."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,6 +12,19 @@ from hf_genzoo.training import make_config, train
 from hf_genzoo.trilemma import QUICK_MODELS, Row, score, table
 
 
+class FeaturesAreInputs:
+    """A stand-in classifier: an image's features are its pixels, its label is given; enough to test `score`."""
+
+    def __init__(self, probs):
+        self.probs = probs
+
+    def features(self, images, batch_size=256):
+        return images.flatten(1)
+
+    def __call__(self, images, batch_size=256):
+        return SimpleNamespace(probs=self.probs)
+
+
 def reference_of(features):
     mu, sigma = gaussian_stats(features)
     return {"features": features, "mu": mu, "sigma": sigma}
@@ -18,14 +32,15 @@ def reference_of(features):
 
 def test_score_of_the_reference_itself_is_perfect_and_a_shift_is_not():
     g = torch.Generator().manual_seed(0)
-    real = torch.randn(300, 8, generator=g, dtype=torch.float64)
-    probs = torch.eye(4, dtype=torch.float64).repeat(75, 1)  # every class equally often
-    same = score(real, probs, reference_of(real), kid_subset=100)
+    real = torch.randn(300, 8, 1, 1, generator=g, dtype=torch.float64)  # "images" whose features are 8 numbers
+    uniform = torch.eye(4, dtype=torch.float64).repeat(75, 1)  # every class equally often
+    same = score(FeaturesAreInputs(uniform), real, reference_of(real.flatten(1)))
     assert same["FD_local"] == pytest.approx(0, abs=1e-8) and same["KID_local"] < 0.05
     assert same["precision"] == same["recall"] == same["coverage"] == 1.0 and same["density"] == 1.0
     assert same["label_entropy"] == pytest.approx(1.0)
-    shifted = score(real + 5, probs[:, [0, 0, 0, 0]] * 0 + torch.tensor([1.0, 0, 0, 0], dtype=torch.float64),
-                    reference_of(real), kid_subset=100)  # fmt: skip
+    one_class = torch.zeros(300, 4, dtype=torch.float64)
+    one_class[:, 0] = 1
+    shifted = score(FeaturesAreInputs(one_class), real + 5, reference_of(real.flatten(1)))
     assert shifted["FD_local"] == pytest.approx(8 * 25, rel=1e-6)  # ||delta||^2 with equal covariances
     assert shifted["precision"] == shifted["recall"] == 0.0 and shifted["label_entropy"] == 0.0
 

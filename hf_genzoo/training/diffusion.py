@@ -71,7 +71,7 @@ class DDPMObjective(Objective):
         "max_grad_norm": 1.0,  # Ho et al. clip the gradient norm to 1
         "batch_size": 128,  # Ho et al.
         "epochs": 20,
-        "mixed_precision": "auto",  # bf16 where it is native: 1.2-1.8x faster on this project's CPUs
+        "mixed_precision": "auto",  # bf16 where it is native (benchmarks/ddpm_throughput.py times what it gives)
         "random_flip": False,  # digits and clothes are not mirror-symmetric; Ho et al. flip CIFAR-10 only
     }
 
