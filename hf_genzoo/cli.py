@@ -110,6 +110,10 @@ def cmd_evaluate(args) -> None:
     from hf_genzoo.training.autoencoder import evaluate_autoencoder
     from hf_genzoo.training.vae import evaluate_vae
 
+    if args.inception_weights and not args.classifier:
+        raise SystemExit("genzoo evaluate: --inception_weights scores a model's samples; it goes with --classifier")
+    if args.inception_weights and not Path(args.inception_weights).is_file():
+        raise SystemExit(f"genzoo evaluate: --inception_weights {args.inception_weights}: no such file")
     pipe, data, _ = _load_pipeline_and_data(args)
     accelerator = Accelerator(cpu=args.cpu)
     loader = make_loader(data, args.batch_size, shuffle=False)
@@ -153,6 +157,11 @@ def _sample_quality(pipe, args, device) -> dict:
                                   args.scheduler, args.steps, args.temperature)  # fmt: skip
     speed = args.num_samples / (time.perf_counter() - t)
     scores = score(clf, images, reference, args.batch_size)
+    if args.inception_weights:
+        from hf_genzoo.metrics.inception import fid_kid, inception_reference
+
+        scores.update(fid_kid(images, inception_reference(reference["images"], args.inception_weights),
+                              args.inception_weights))  # fmt: skip
     return {**scores, "samples": args.num_samples, "nfe": steps or 1, "images_per_s": speed}
 
 
@@ -285,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="with --classifier, diffusion only: sampling steps")
     p.add_argument("--temperature", type=float, default=None, help="with --classifier, flow only: prior temperature")
     p.add_argument("--seed", type=int, default=0, help="with --classifier: seed of the samples (default: 0)")
+    p.add_argument("--inception_weights", default=None, metavar="PATH",
+                   help="with --classifier: also standard FID/KID in torch-fidelity's Inception-v3 with these weights "
+                        "(weights-inception-2015-12-05-6726825d.pth; needs hf_genzoo[fidelity])")  # fmt: skip
 
     p = sub.add_parser("sample", help="draw samples from any trained generative model (DDPM: choose the sampler)",
                        description="Draw samples from a saved VAE, GAN, flow or DDPM pipeline and write a grid. A DDPM "

@@ -112,9 +112,10 @@ def reference_set(classifier, dataset: str, n: int) -> dict:
     """Features of the first `n` training images in `classifier`'s space, and their Gaussian statistics."""
     config = classifier.classifier.config
     train = load_images(dataset, "train", resolution=config.sample_size, channels=config.in_channels)
-    features = classifier.features(_images(train, min(n, len(train)))).double()
+    images = _images(train, min(n, len(train)))
+    features = classifier.features(images).double()
     mu, sigma = gaussian_stats(features)
-    return {"features": features, "mu": mu, "sigma": sigma}
+    return {"features": features, "mu": mu, "sigma": sigma, "images": images}
 
 
 def score(classifier, images: torch.Tensor, reference: dict, batch_size: int = 256) -> dict:
@@ -131,11 +132,16 @@ def score(classifier, images: torch.Tensor, reference: dict, batch_size: int = 2
 
 
 def run(models: dict[str, str], classifier: str, dataset: str, num_samples: int, batch_size: int = 256,
-        seed: int = 0, grids_dir: Path | None = None, log=print) -> list[Row]:  # fmt: skip
-    """Score every row of the saved `models` (family -> folder or Hub id) in `classifier`'s feature space."""
+        seed: int = 0, grids_dir: Path | None = None, inception_weights: str | None = None, log=print) -> list[Row]:  # fmt: skip
+    """Score every row of the saved `models` (family -> folder or Hub id) in `classifier`'s feature space, and with
+    `inception_weights` also as standard FID / KID (`metrics/inception.py`)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     clf = load_pipeline(classifier).to(device)
     reference = reference_set(clf, dataset, num_samples)
+    if inception_weights:
+        from .metrics.inception import fid_kid, inception_reference
+
+        inception_ref = inception_reference(reference["images"], inception_weights)
     train, test = load_images(dataset, "train"), load_images(dataset, "test")
     test_images = _images(test, min(num_samples, len(test)))
     floor = Row("real test images", None, None, note="the floor")  # drawn below, not sampled
@@ -148,6 +154,8 @@ def run(models: dict[str, str], classifier: str, dataset: str, num_samples: int,
         n = min(num_samples, len(test_images)) if row is floor else num_samples
         images, speed = (test_images[:n], None) if row is floor else draw(row, n, batch_size, seed)
         row.scores = {**score(clf, images, reference, batch_size), "images_per_s": speed, "samples": n}
+        if inception_weights:
+            row.scores.update(fid_kid(images, inception_ref, inception_weights))
         if grids_dir is not None:
             from .viz import save_grid
 
@@ -163,7 +171,8 @@ def slug(name: str) -> str:
 def table(rows: list[Row]) -> str:
     """The Markdown table: one line per row, best value of each quality column in bold."""
     cols = ["FD_local", "KID_local", "precision", "recall", "density", "coverage", "label_entropy"]
-    lower = {"FD_local", "KID_local"}
+    cols += [c for c in ("FID", "KID") if rows and c in rows[0].scores]  # with --inception_weights
+    lower = {"FD_local", "KID_local", "FID", "KID"}
     models = [r for r in rows if r.nfe is not None]
     best = {c: (min if c in lower else max)(r.scores[c] for r in models) for c in cols} if models else {}
     lines = ["| model | " + " | ".join(cols) + " | NFE | images/s | bits/dim |",
@@ -175,6 +184,37 @@ def table(rows: list[Row]) -> str:
         bpd = "" if r.bits_per_dim is None else f"{r.bits_per_dim:.3f}" + (f" ({r.note})" if r.note else "")
         name = r.name if r.bits_per_dim is not None or not r.note else f"{r.name} ({r.note})"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {r.nfe or ''} | {speed} | {bpd} |")
+    return "\n".join(lines)
+
+
+def verdict(rows: list[Row]) -> str:
+    """What the table says, in words: the winner of each corner of the trilemma, the floor, and the fast diffusion
+    sampler against its own 1000-step DDPM (the issue's target: FD_local within 15% at under 3% of the time)."""
+    models = [r for r in rows if r.nfe is not None]
+    if not models:
+        return ""
+    quality = min(models, key=lambda r: r.scores["FD_local"])
+    speed = max(models, key=lambda r: r.scores["images_per_s"])
+    recall = max(models, key=lambda r: r.scores["recall"])
+    coverage = max(models, key=lambda r: r.scores["coverage"])
+    lines = [f"- **Quality**: {quality.name} (FD_local {quality.scores['FD_local']:.3g}).",
+             f"- **Speed**: {speed.name} ({speed.scores['images_per_s']:,.0f} images/s, NFE {speed.nfe}).",
+             f"- **Coverage**: {recall.name} by recall ({recall.scores['recall']:.3g}), "
+             f"{coverage.name} by coverage ({coverage.scores['coverage']:.3g})."]  # fmt: skip
+    floor = next((r for r in rows if r.nfe is None), None)
+    if floor is not None:
+        f = floor.scores
+        lines.append(f"- **Floor**: {f['samples']} real test images against the training images score FD_local "
+                     f"{f['FD_local']:.3g}, KID_local {f['KID_local']:.2g}, precision {f['precision']:.3g}, recall "
+                     f"{f['recall']:.3g}: what a perfect model would score with this many samples.")  # fmt: skip
+    ddpm = next((r for r in models if r.name == "DDPM 1000"), None)
+    fast = next((r for r in models if r.name == "dpmsolver++ 20"), None)
+    if ddpm is not None and fast is not None:
+        fd = fast.scores["FD_local"] / ddpm.scores["FD_local"]
+        time = ddpm.scores["images_per_s"] / fast.scores["images_per_s"]  # time per image, fast / ddpm
+        lines.append(f"- **DPM-Solver++ 20 against DDPM 1000** (same network): FD_local x{fd:.2f} "
+                     f"({'meets' if fd <= 1.15 else 'misses'} the target of at most x1.15) at {100 * time:.1f}% of "
+                     f"the sampling time ({'meets' if time < 0.03 else 'misses'} the target of under 3%).")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -225,6 +265,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch_size", type=int, default=256, help="sampling batch size (default: 256)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="digits, tiny models, at most 100 samples: checks that it runs")
+    parser.add_argument("--inception_weights", default=None, metavar="PATH",
+                        help="torch-fidelity's Inception-v3 weights (weights-inception-2015-12-05-6726825d.pth): also "
+                             "report standard FID and KID, comparable to papers (needs hf_genzoo[fidelity])")  # fmt: skip
 
 
 def ensure_model(family: str, dataset: str, work_dir: Path, epochs: int | None, quick: bool, log=print) -> str:
@@ -260,14 +303,14 @@ def bench(args, log=print) -> tuple[list[Row], str]:
     classifier = args.classifier or ensure_model("classifier", args.dataset, work, epochs.get("classifier"), args.quick, log)
     models = {f: given.get(f) or ensure_model(f, args.dataset, work, epochs.get(f), args.quick, log) for f in families}
     rows = run(models, classifier, args.dataset, args.num_samples, args.batch_size, args.seed,
-               grids_dir=Path(args.output_dir) / "trilemma", log=log)  # fmt: skip
+               grids_dir=Path(args.output_dir) / "trilemma", inception_weights=args.inception_weights, log=log)  # fmt: skip
     accuracy = json.loads(Path(classifier, "metrics.json").read_text())["metrics"]["accuracy"] \
         if Path(classifier, "metrics.json").exists() else None  # fmt: skip
     head = (f"`{args.dataset}`, {args.num_samples} samples per row against {min(args.num_samples, len(load_images(args.dataset, 'train')))}"
             f" training images, features of the dataset's classifier"
             + (f" (test accuracy {accuracy:.3f})" if accuracy is not None else "") + f"; sampling at batch {args.batch_size}"
             f" on {_device()}. FD_local/KID_local: lower is better; the rest: higher.")  # fmt: skip
-    return rows, head + "\n\n" + table(rows)
+    return rows, head + "\n\n" + table(rows) + "\n\n" + verdict(rows)
 
 
 def _device() -> str:

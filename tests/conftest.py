@@ -55,3 +55,20 @@ def hub(hub_server, monkeypatch, tmp_path):
     hub_server.unhandled.clear()
     yield hub_server
     assert hub_server.unhandled == [], f"the client sent requests LocalHub does not speak: {hub_server.unhandled}"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A classifier and a GAN trained for seconds on digits (the trilemma's quick configs), shared by the tests."""
+    from hf_genzoo.training import make_config, train
+    from hf_genzoo.trilemma import QUICK_MODELS
+
+    root = tmp_path_factory.mktemp("tri")
+    out = {}
+    for family in ("classifier", "gan"):
+        config, steps = QUICK_MODELS[family]
+        cfg = make_config(family, dataset="digits", output_dir=str(root / family), model_config=config, max_steps=steps,
+                          batch_size=32, report_to="none", checkpointing_steps=0, mixed_precision="no")  # fmt: skip
+        train(cfg)
+        out[family] = str(root / family)
+    return out

@@ -8,8 +8,7 @@ import torch
 
 from hf_genzoo import cli
 from hf_genzoo.metrics import gaussian_stats
-from hf_genzoo.training import make_config, train
-from hf_genzoo.trilemma import QUICK_MODELS, Row, score, table
+from hf_genzoo.trilemma import Row, score, table, verdict
 
 
 class FeaturesAreInputs:
@@ -57,19 +56,6 @@ def test_table_marks_the_best_model_per_column_not_the_floor():
     assert "| b | **2** |" in text and "**0.8**" in text
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tri")
-    out = {}
-    for family in ("classifier", "gan"):
-        config, steps = QUICK_MODELS[family]
-        cfg = make_config(family, dataset="digits", output_dir=str(root / family), model_config=config, max_steps=steps,
-                          batch_size=32, report_to="none", checkpointing_steps=0, mixed_precision="no")  # fmt: skip
-        train(cfg)
-        out[family] = str(root / family)
-    return out
-
-
 def test_genzoo_evaluate_scores_a_models_samples(tiny_models, tmp_path, capsys):
     cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--classifier", tiny_models["classifier"],
               "--num_samples", "64", "--output", str(tmp_path / "m.json")])  # fmt: skip
@@ -89,3 +75,33 @@ def test_genzoo_evaluate_gives_a_classifiers_accuracy(tiny_models, tmp_path):
     accuracy = json.loads((tmp_path / "a.json").read_text())["accuracy"]
     trained = json.loads(open(f"{tiny_models['classifier']}/metrics.json").read())["metrics"]["accuracy"]
     assert accuracy == pytest.approx(trained, abs=1e-9)
+
+
+def _rows(**fd_and_speed):
+    cols = dict(KID_local=0.1, precision=0.5, density=0.5, label_entropy=0.9)
+    rows = [Row("real test images", None, None, note="the floor")]
+    rows[0].scores = {**cols, "FD_local": 0.4, "recall": 0.9, "coverage": 0.9, "images_per_s": None, "samples": 500}
+    for name, (fd, speed, recall, coverage) in fd_and_speed.items():
+        rows.append(Row(name.replace("_", " "), None, 1))
+        rows[-1].scores = {**cols, "FD_local": fd, "images_per_s": speed, "recall": recall, "coverage": coverage}
+    return rows
+
+
+def test_verdict_names_each_corners_winner_and_checks_the_fast_sampler():
+    rows = _rows(gan=(9.0, 3000.0, 0.2, 0.3), vae=(20.0, 4000.0, 0.6, 0.4), **{"DDPM_1000": (2.0, 0.1, 0.5, 0.8),
+                 "dpmsolver++_20": (2.2, 5.0, 0.55, 0.7)})  # fmt: skip
+    text = verdict(rows)
+    assert "**Quality**: DDPM 1000 (FD_local 2)" in text and "**Speed**: vae (4,000 images/s" in text
+    assert "vae by recall (0.6)" in text and "DDPM 1000 by coverage (0.8)" in text
+    assert "500 real test images" in text and "FD_local 0.4" in text
+    assert "FD_local x1.10 (meets the target" in text and "at 2.0% of the sampling time (meets" in text
+    worse = verdict(_rows(**{"DDPM_1000": (2.0, 1.0, 0.5, 0.8), "dpmsolver++_20": (2.4, 20.0, 0.5, 0.7)}))
+    assert "x1.20 (misses" in worse and "5.0% of the sampling time (misses" in worse
+
+
+def test_genzoo_evaluate_refuses_inception_weights_without_classifier_or_file(tiny_models, tmp_path):
+    with pytest.raises(SystemExit, match="goes with --classifier"):
+        cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--inception_weights", "w.pth"])
+    with pytest.raises(SystemExit, match="no such file"):
+        cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--classifier",
+                  tiny_models["classifier"], "--inception_weights", str(tmp_path / "missing.pth")])  # fmt: skip
