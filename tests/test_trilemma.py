@@ -90,7 +90,12 @@ def _rows(**fd_and_speed):
 def test_verdict_names_each_corners_winner_and_checks_the_fast_sampler():
     rows = _rows(gan=(9.0, 3000.0, 0.2, 0.3), vae=(20.0, 4000.0, 0.6, 0.4), **{"DDPM_1000": (2.0, 0.1, 0.5, 0.8),
                  "dpmsolver++_20": (2.2, 5.0, 0.55, 0.7)})  # fmt: skip
+    probe = Row("vae: midpoints of two test images", None, 1, probe=True)  # better at everything, but not a model
+    probe.scores = {**rows[1].scores, "FD_local": 1.0, "images_per_s": 9000.0, "recall": 0.99, "coverage": 0.99}
+    rows.append(probe)
+    assert "**1**" not in table(rows) and "**9,000**" not in table(rows)
     text = verdict(rows)
+    assert "midpoints" not in text
     assert "**Quality**: DDPM 1000 (FD_local 2)" in text and "**Speed**: vae (4,000 images/s" in text
     assert "vae by recall (0.6)" in text and "DDPM 1000 by coverage (0.8)" in text
     assert "500 real test images" in text and "FD_local 0.4" in text
