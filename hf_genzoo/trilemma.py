@@ -185,11 +185,16 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         cells = [(f"**{r.scores[c]:.3g}**" if r.nfe is not None and r.scores[c] == best.get(c) else f"{r.scores[c]:.3g}")
                  for c in cols]  # fmt: skip
-        speed = "" if r.scores["images_per_s"] is None else f"{r.scores['images_per_s']:,.0f}"
+        speed = "" if r.scores["images_per_s"] is None else rate(r.scores["images_per_s"])
         bpd = "" if r.bits_per_dim is None else f"{r.bits_per_dim:.3f}" + (f" ({r.note})" if r.note else "")
         name = r.name if r.bits_per_dim is not None or not r.note else f"{r.name} ({r.note})"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {r.nfe or ''} | {speed} | {bpd} |")
     return "\n".join(lines)
+
+
+def rate(images_per_s: float) -> str:
+    """`9,226` or, for slow samplers, three significant digits (`0.365`) rather than a rounded `0`."""
+    return f"{images_per_s:,.0f}" if images_per_s >= 100 else f"{images_per_s:.3g}"
 
 
 def verdict(rows: list[Row]) -> str:
@@ -204,7 +209,7 @@ def verdict(rows: list[Row]) -> str:
     recall = max(models, key=lambda r: r.scores["recall"])
     coverage = max(models, key=lambda r: r.scores["coverage"])
     lines = [f"- **Quality**: {quality.name} (FD_local {quality.scores['FD_local']:.3g}).",
-             f"- **Speed**: {speed.name} ({speed.scores['images_per_s']:,.0f} images/s, NFE {speed.nfe}).",
+             f"- **Speed**: {speed.name} ({rate(speed.scores['images_per_s'])} images/s, NFE {speed.nfe}).",
              f"- **Coverage**: {recall.name} by recall ({recall.scores['recall']:.3g}), "
              f"{coverage.name} by coverage ({coverage.scores['coverage']:.3g})."]  # fmt: skip
     floor = next((r for r in rows if r.nfe is None), None)
@@ -238,9 +243,15 @@ def plot(rows: list[Row], path: Path) -> Path:
         ax.annotate(r.name, (x, y), fontsize=8, xytext=(5, 5), textcoords="offset points")
     if floor is not None:
         ax.axhline(max(floor.scores["FD_local"], 1e-6), color="grey", ls="--", lw=1)
-        ax.annotate("real test images (floor)", (ax.get_xlim()[0], floor.scores["FD_local"]), fontsize=8, color="grey")
+        ax.text(0.01, max(floor.scores["FD_local"], 1e-6), " real test images (the floor)", fontsize=8, color="grey",
+                va="bottom", transform=ax.get_yaxis_transform())  # x in axes fractions, y in data  # fmt: skip
     ax.set(xscale="log", yscale="log", xlabel="sampling time per image (ms, log)", ylabel="FD_local (log, lower is better)",
            title="The trilemma: quality vs speed; marker size = recall (coverage)")  # fmt: skip
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.1, 1000 rather than 10^-1, 10^3
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -322,4 +333,4 @@ def bench(args, log=print) -> tuple[list[Row], str]:
 def _device() -> str:
     import platform
 
-    return torch.cuda.get_device_name() if torch.cuda.is_available() else f"{platform.machine()} CPU ({torch.get_num_threads()} threads)"
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else f"{platform.machine()} CPU ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})"

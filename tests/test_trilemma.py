@@ -54,6 +54,9 @@ def test_table_marks_the_best_model_per_column_not_the_floor():
     assert "| real test images (the floor) | 0.5 |" in text
     assert "| a | 7 |" in text and "| 3.100 (exact) |" in text
     assert "| b | **2** |" in text and "**0.8**" in text
+    assert "| 1,000 |" in text and "| 10 |" in text
+    rows[2].scores["images_per_s"] = 0.3651  # a 1000-step sampler on a CPU: not rounded to 0
+    assert "| 0.365 |" in table(rows)
 
 
 def test_genzoo_evaluate_scores_a_models_samples(tiny_models, tmp_path, capsys):
