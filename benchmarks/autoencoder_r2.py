@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report import publish
 from sklearn.decomposition import PCA
 
 from hf_genzoo.data import load_images
 from hf_genzoo.metrics import r2_score
 from hf_genzoo.training import make_config, train
-from report import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,8 +42,16 @@ def pca_r2(train_x: np.ndarray, test_x: np.ndarray, ks: list[int]) -> dict[int, 
 
 
 def train_ae(model: str, dataset: str, epochs: int, workdir: Path, **kw) -> dict:
-    cfg = make_config(model, dataset=dataset, epochs=epochs, output_dir=str(workdir / f"{model}-{kw}"),
-                      checkpointing_steps=0, eval_every_epochs=epochs, report_to="none", **kw)  # fmt: skip
+    cfg = make_config(
+        model,
+        dataset=dataset,
+        epochs=epochs,
+        output_dir=str(workdir / f"{model}-{kw}"),
+        checkpointing_steps=0,
+        eval_every_epochs=epochs,
+        report_to="none",
+        **kw,
+    )
     return train(cfg).metrics
 
 
@@ -68,14 +76,23 @@ def main():
     print(f"PCA done in {time.perf_counter() - t0:.0f}s: {rows['PCA']}")
     rows["MLPAutoencoder"], rows["ConvAutoencoder"] = {}, {}
     for k in ks:
-        rows["MLPAutoencoder"][k] = train_ae("mlp_autoencoder", args.dataset, args.epochs, workdir,
-                                             model_config=f"hidden_dim=512,latent_dim={k}")["r2"]  # fmt: skip
+        rows["MLPAutoencoder"][k] = train_ae(
+            "mlp_autoencoder", args.dataset, args.epochs, workdir, model_config=f"hidden_dim=512,latent_dim={k}"
+        )["r2"]
         conv = f"block_out_channels=(32, 64),hidden_dim=256,latent_dim={k}"
-        rows["ConvAutoencoder"][k] = train_ae("conv_autoencoder", args.dataset, args.epochs, workdir, model_config=conv)["r2"]
+        rows["ConvAutoencoder"][k] = train_ae(
+            "conv_autoencoder", args.dataset, args.epochs, workdir, model_config=conv
+        )["r2"]
         print({name: r.get(k) for name, r in rows.items()})
     k_dae = max(ks)
-    dae = train_ae("mlp_autoencoder", args.dataset, args.epochs, workdir, noise="gaussian:0.3",
-                   model_config=f"hidden_dim=512,latent_dim={k_dae}")  # fmt: skip
+    dae = train_ae(
+        "mlp_autoencoder",
+        args.dataset,
+        args.epochs,
+        workdir,
+        noise="gaussian:0.3",
+        model_config=f"hidden_dim=512,latent_dim={k_dae}",
+    )
 
     lines = [
         f"Held-out R^2 on `{args.dataset}` (test split), {args.epochs} epochs, batch 128, Adam 1e-3; "

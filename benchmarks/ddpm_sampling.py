@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler
+from report import publish
 
 from hf_genzoo.models.unet import TINY_UNET, unet_for_images
 from hf_genzoo.samplers import use_sampler
 from hf_genzoo.viz import save_grid
-from report import publish
 
 HERE = Path(__file__).resolve().parent
 ROWS = [("ddpm", 1000), ("ddim", 50), ("dpmsolver++", 20), ("dpmsolver++", 10)]
@@ -32,8 +32,11 @@ ROWS = [("ddpm", 1000), ("ddim", 50), ("dpmsolver++", 20), ("dpmsolver++", 10)]
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="a saved DDPM pipeline (folder or Hub id); default: an untrained "
-                                                      "default UNet (timing only)")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="a saved DDPM pipeline (folder or Hub id); default: an untrained default UNet (timing only)",
+    )
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -73,10 +76,18 @@ def main():
         if args.model:
             save_grid(images[:32].float().cpu(), grids / f"{name}_{steps}.png", ncols=8)
     base = statistics.median(results[f"{rows[0][0]}_{rows[0][1]}"]["seconds"])
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
-    lines = [f"{what}; batch {args.batch_size}, fp32, {device}:", "",
-             "| sampler | steps (network evaluations) | ms per image | time / DDPM 1000 |" + (" samples |" if args.model else ""),
-             "|---|---|---|---|" + ("---|" if args.model else "")]  # fmt: skip
+    device = (
+        torch.cuda.get_device_name()
+        if torch.cuda.is_available()
+        else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    )
+    lines = [
+        f"{what}; batch {args.batch_size}, fp32, {device}:",
+        "",
+        "| sampler | steps (network evaluations) | ms per image | time / DDPM 1000 |"
+        + (" samples |" if args.model else ""),
+        "|---|---|---|---|" + ("---|" if args.model else ""),
+    ]
     for name, steps in rows:
         r = results[f"{name}_{steps}"]
         sec = statistics.median(r["seconds"])

@@ -36,6 +36,7 @@ from datasets import Dataset, Features, Image
 from diffusers import DDPMScheduler, UNet2DModel
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
+from report import publish
 from tqdm.auto import tqdm
 
 from hf_genzoo.data import load_images
@@ -43,7 +44,6 @@ from hf_genzoo.models.unet import TINY_UNET, as_model_config, unet_for_images
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.config import resolve_mixed_precision
 from hf_genzoo.training.loop import WARMUP_STEPS
-from report import publish
 
 HERE = Path(__file__).resolve().parent
 BARE_WARMUP_STEPS = 3  # a bare step has no data loader or tracker to warm up
@@ -60,7 +60,8 @@ def png_dataset(images: np.ndarray) -> Dataset:
 
 
 def example_transform(resolution: int):
-    """train_unconditional.py's per-sample augmentations: Resize (bilinear), CenterCrop, ToTensor, Normalize(0.5, 0.5)."""
+    """train_unconditional.py's per-sample augmentations: Resize (bilinear), CenterCrop, ToTensor,
+    Normalize(0.5, 0.5)."""
 
     def one(image: PIL.Image.Image) -> torch.Tensor:
         image = image.convert("L")
@@ -79,11 +80,15 @@ def example_transform(resolution: int):
     return transform_images
 
 
-def example_images_per_second(dataset: Dataset, resolution: int, unet_kwargs: dict, batch_size: int, steps: int,
-                              workdir: Path) -> float:  # fmt: skip
+def example_images_per_second(
+    dataset: Dataset, resolution: int, unet_kwargs: dict, batch_size: int, steps: int, workdir: Path
+) -> float:
     """The example's loop (see the module docstring), timed like ours."""
-    accelerator = Accelerator(mixed_precision="no", log_with="tensorboard",
-                              project_config=ProjectConfiguration(project_dir=str(workdir), logging_dir=str(workdir / "logs")))  # fmt: skip
+    accelerator = Accelerator(
+        mixed_precision="no",
+        log_with="tensorboard",
+        project_config=ProjectConfiguration(project_dir=str(workdir), logging_dir=str(workdir / "logs")),
+    )
     torch.manual_seed(0)
     model = unet_for_images(1, resolution, **unet_kwargs)
     noise_scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon")
@@ -92,8 +97,15 @@ def example_images_per_second(dataset: Dataset, resolution: int, unet_kwargs: di
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0)
     lr_scheduler = get_scheduler("cosine", optimizer=optimizer, num_warmup_steps=500, num_training_steps=10_000)
     model, optimizer, loader, lr_scheduler = accelerator.prepare(model, optimizer, loader, lr_scheduler)
-    ema = EMAModel(model.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0, power=0.75,
-                   model_cls=UNet2DModel, model_config=model.config)  # fmt: skip
+    ema = EMAModel(
+        model.parameters(),
+        decay=0.9999,
+        use_ema_warmup=True,
+        inv_gamma=1.0,
+        power=0.75,
+        model_cls=UNet2DModel,
+        model_config=model.config,
+    )
     ema.to(accelerator.device)
     accelerator.init_trackers("train_unconditional")
     bar = tqdm(total=steps + WARMUP_STEPS, desc="diffusers example loop")
@@ -104,8 +116,9 @@ def example_images_per_second(dataset: Dataset, resolution: int, unet_kwargs: di
                 start = time.perf_counter()
             clean_images = batch["input"]
             noise = torch.randn(clean_images.shape, device=clean_images.device)
-            timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(clean_images),),
-                                      device=clean_images.device).long()  # fmt: skip
+            timesteps = torch.randint(
+                0, noise_scheduler.config.num_train_timesteps, (len(clean_images),), device=clean_images.device
+            ).long()
             noisy_images = noise_scheduler.add_noise(clean_images, noise, timesteps)
             with accelerator.accumulate(model):
                 model_output = model(noisy_images, timesteps).sample
@@ -120,8 +133,12 @@ def example_images_per_second(dataset: Dataset, resolution: int, unet_kwargs: di
                 ema.step(model.parameters())
                 bar.update(1)
                 step += 1
-            logs = {"loss": loss.detach().item(), "lr": lr_scheduler.get_last_lr()[0], "step": step,
-                    "ema_decay": ema.cur_decay_value}  # fmt: skip
+            logs = {
+                "loss": loss.detach().item(),
+                "lr": lr_scheduler.get_last_lr()[0],
+                "step": step,
+                "ema_decay": ema.cur_decay_value,
+            }
             bar.set_postfix(**logs)
             accelerator.log(logs, step=step)
             if step == steps + WARMUP_STEPS:
@@ -134,16 +151,26 @@ def example_images_per_second(dataset: Dataset, resolution: int, unet_kwargs: di
     return steps * batch_size / seconds
 
 
-def ours_images_per_second(dataset: str, mixed_precision: str, model_config: str, batch_size: int, steps: int,
-                           workdir: Path) -> float:  # fmt: skip
-    cfg = make_config("ddpm", dataset=dataset, max_steps=steps + WARMUP_STEPS, batch_size=batch_size,
-                      mixed_precision=mixed_precision, model_config=model_config, output_dir=str(workdir),
-                      checkpointing_steps=0, eval_batches=1)  # fmt: skip
+def ours_images_per_second(
+    dataset: str, mixed_precision: str, model_config: str, batch_size: int, steps: int, workdir: Path
+) -> float:
+    cfg = make_config(
+        "ddpm",
+        dataset=dataset,
+        max_steps=steps + WARMUP_STEPS,
+        batch_size=batch_size,
+        mixed_precision=mixed_precision,
+        model_config=model_config,
+        output_dir=str(workdir),
+        checkpointing_steps=0,
+        eval_batches=1,
+    )
     return train(cfg).images_per_second
 
 
-def bare_images_per_second(resolution: int, unet_kwargs: dict, batch_size: int, steps: int, bf16: bool,
-                           channels_last: bool) -> float:  # fmt: skip
+def bare_images_per_second(
+    resolution: int, unet_kwargs: dict, batch_size: int, steps: int, bf16: bool, channels_last: bool
+) -> float:
     """The UNet's training step alone on random data: what precision and memory format give by themselves."""
     torch.manual_seed(0)
     model = unet_for_images(1, resolution, **unet_kwargs)
@@ -223,13 +250,19 @@ def main():
     ]
     for key in ("example", "ours_fp32", "ours_default"):
         ratio = med[key] / med["example"]
-        lines.append(f"| {names[key]} | {med[key]:.1f} | {'**' if key != 'example' else ''}{ratio:.2f}x"
-                     f"{'**' if key != 'example' else ''} |")  # fmt: skip
+        lines.append(
+            f"| {names[key]} | {med[key]:.1f} | {'**' if key != 'example' else ''}{ratio:.2f}x"
+            f"{'**' if key != 'example' else ''} |"
+        )
     lines += ["", "| bare step (no data, no loop) | images/s | / fp32 |", "|---|---|---|"]
     for key in ("bare_fp32", "bare_bf16", "bare_bf16_cl"):
         lines.append(f"| {names[key]} | {med[key]:.1f} | {med[key] / med['bare_fp32']:.2f}x |")
-    publish("\n".join(lines), {"results": results, "medians": med}, args.output,
-            "ddpm_throughput" if args.update_readme else None)  # fmt: skip
+    publish(
+        "\n".join(lines),
+        {"results": results, "medians": med},
+        args.output,
+        "ddpm_throughput" if args.update_readme else None,
+    )
 
 
 if __name__ == "__main__":

@@ -13,16 +13,19 @@ import argparse
 from pathlib import Path
 
 import torch
+from report import publish
 
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.samplers import make_scheduler
 from hf_genzoo.trilemma import reference_set, score
-from report import publish
 
 HERE = Path(__file__).resolve().parent
-OPTIONS = {"as built": {}, "thresholding=True": {"thresholding": True},
-           'timestep_spacing="trailing"': {"timestep_spacing": "trailing"},
-           "both": {"thresholding": True, "timestep_spacing": "trailing"}}  # fmt: skip
+OPTIONS = {
+    "as built": {},
+    "thresholding=True": {"thresholding": True},
+    'timestep_spacing="trailing"': {"timestep_spacing": "trailing"},
+    "both": {"thresholding": True, "timestep_spacing": "trailing"},
+}
 
 
 def main():
@@ -41,13 +44,21 @@ def main():
     rows = []
     for name, options in OPTIONS.items():
         pipe.scheduler = type(base).from_config(base.config, **options)
-        images = pipe(args.num_samples, generator=torch.Generator().manual_seed(0), num_inference_steps=args.steps,
-                      output_type="pt").images  # fmt: skip
+        images = pipe(
+            args.num_samples,
+            generator=torch.Generator().manual_seed(0),
+            num_inference_steps=args.steps,
+            output_type="pt",
+        ).images
         rows.append({"options": name, **score(clf, images, reference)})
         print(rows[-1], flush=True)
-    lines = [f"`{args.dataset}`, DPM-Solver++ {args.steps} steps, {args.num_samples} samples, UNet of {params:,} "
-             f"parameters; seed 0 for every row.", "",
-             "| scheduler options | FD_local | recall | coverage |", "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"`{args.dataset}`, DPM-Solver++ {args.steps} steps, {args.num_samples} samples, UNet of {params:,} "
+        f"parameters; seed 0 for every row.",
+        "",
+        "| scheduler options | FD_local | recall | coverage |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {r['options']} | {r['FD_local']:.3g} | {r['recall']:.3g} | {r['coverage']:.3g} |" for r in rows]
     publish("\n".join(lines), rows, HERE / "results" / "fast_sampler_options.md")
 

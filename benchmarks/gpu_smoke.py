@@ -1,6 +1,7 @@
 """GPU smoke check: a few hundred bf16 steps of every family on CUDA, then sampling, timed.
 
     python benchmarks/gpu_smoke.py --steps 300 --mixed_precision bf16
+    python benchmarks/gpu_smoke.py --quick        # every family's tiny config on digits, CPU or GPU: checks it runs
 
 Not a quality benchmark: it shows that each family trains through the one loop under mixed
 precision on a GPU, loads back with `from_pretrained`, and samples; and how fast each goes.
@@ -14,13 +15,14 @@ import time
 from pathlib import Path
 
 import torch
-
-from hf_genzoo.hub.loading import load_pipeline
-from hf_genzoo.samplers import use_sampler
-from hf_genzoo.training import OBJECTIVES, make_config, train
 from report import publish
 
+from hf_genzoo.family import families
+from hf_genzoo.hub.loading import load_pipeline
+from hf_genzoo.training import make_config, train
+
 BATCH = 256
+FAST = {"scheduler": "dpmsolver++", "steps": 20}  # where a family samples with these options: the fast solver
 
 
 def _sync():
@@ -29,17 +31,15 @@ def _sync():
 
 
 @torch.no_grad()
-def sampling_images_per_second(pipe, family: str, images: torch.Tensor, repeats: int = 3) -> float:
-    """Images/s of the pipeline's main use at batch 256: sampling, reconstruction (autoencoders), labels (classifier)."""
+def sampling_images_per_second(pipe, family, images: torch.Tensor, repeats: int = 3) -> float:
+    """Images/s of the pipeline's main use at batch 256: sampling (a diffusion model with DPM-Solver++ in 20 steps;
+    benchmarks/ddpm_sampling.py times the samplers), else its `transform` (a reconstruction, labels)."""
+    options = {k: v for k, v in FAST.items() if k in family.sample_options}
+
     def once():
-        g = torch.Generator(device=pipe.device).manual_seed(0)
-        if family.endswith("autoencoder"):
-            return pipe.reconstruct(images, output_type="pt")
-        if family == "classifier":
-            return pipe(images)
-        if family == "ddpm":  # DPM-Solver++, 20 steps (benchmarks/ddpm_sampling.py times the samplers)
-            return use_sampler(pipe, "dpmsolver++")(BATCH, generator=g, num_inference_steps=20, output_type="pt")
-        return pipe(BATCH, generator=g, output_type="pt")
+        if family.generative:
+            return family.sample(pipe, BATCH, torch.Generator(device=pipe.device).manual_seed(0), **options)
+        return family.transform(pipe, images)
 
     once()  # warm-up
     times = []
@@ -54,43 +54,63 @@ def sampling_images_per_second(pipe, family: str, images: torch.Tensor, repeats:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", default=",".join(sorted(OBJECTIVES)))
+    parser.add_argument("--families", default=",".join(families()))
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--mixed_precision", default="bf16")
     parser.add_argument("--output", default="gpu_smoke.md")
+    parser.add_argument("--quick", action="store_true", help="digits, each family's tiny config, 2 steps, fp32")
     args = parser.parse_args()
+    if args.quick:
+        args.dataset, args.steps, args.mixed_precision = "digits", 2, "no"
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     work = Path(tempfile.mkdtemp(prefix="genzoo-gpu-"))
     rows = []
     for family in args.families.split(","):
-        cfg = make_config(family, dataset=args.dataset, max_steps=args.steps, batch_size=BATCH, report_to="none",
-                          mixed_precision=args.mixed_precision, checkpointing_steps=0, eval_batches=8,
-                          output_dir=str(work / family))  # fmt: skip
+        cfg = make_config(
+            family,
+            dataset=args.dataset,
+            max_steps=args.steps,
+            batch_size=BATCH,
+            report_to="none",
+            mixed_precision=args.mixed_precision,
+            checkpointing_steps=0,
+            eval_batches=8,
+            output_dir=str(work / family),
+            **({"model_config": families()[family].tiny.model_config} if args.quick else {}),
+        )
         t = time.perf_counter()
         result = train(cfg)
         wall = time.perf_counter() - t
         pipe = load_pipeline(str(result.output_dir)).to("cuda" if torch.cuda.is_available() else "cpu")
         pipe.set_progress_bar_config(disable=True)
-        images = torch.rand(BATCH, *_shape(pipe), device=pipe.device)
-        rows.append({"family": family, "steps": result.steps, "train_images_per_s": result.images_per_second,
-                     "wall_s": wall, "sample_images_per_s": sampling_images_per_second(pipe, family, images),
-                     "metrics": result.metrics})  # fmt: skip
+        shape = families()[family].data_options(pipe)
+        images = torch.rand(BATCH, shape["channels"], shape["resolution"], shape["resolution"], device=pipe.device)
+        speed = sampling_images_per_second(pipe, families()[family], images)
+        rows.append(
+            {
+                "family": family,
+                "steps": result.steps,
+                "train_images_per_s": result.images_per_second,
+                "wall_s": wall,
+                "sample_images_per_s": speed,
+                "metrics": result.metrics,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
-    lines = [f"{device}, {args.dataset}, batch {BATCH}, {args.mixed_precision}, {args.steps} steps per family", "",
-             "| family | train images/s | wall s (incl. data, eval, save) | sampling images/s | held-out metrics |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"{device}, {args.dataset}, batch {BATCH}, {args.mixed_precision}, {args.steps} steps per family",
+        "",
+        "| family | train images/s | wall s (incl. data, eval, save) | sampling images/s | held-out metrics |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         metrics = ", ".join(f"{k} {v:.3g}" for k, v in r["metrics"].items())
-        lines.append(f"| {r['family']} | {r['train_images_per_s']:,.0f} | {r['wall_s']:.1f} | "
-                     f"{r['sample_images_per_s']:,.0f} | {metrics} |")  # fmt: skip
+        lines.append(
+            f"| {r['family']} | {r['train_images_per_s']:,.0f} | {r['wall_s']:.1f} | "
+            f"{r['sample_images_per_s']:,.0f} | {metrics} |"
+        )
     publish("\n".join(lines), rows, args.output)
-
-
-def _shape(pipe):
-    model = next(m for m in pipe.components.values() if m is not None)
-    cfg = model.config
-    return (cfg.get("in_channels", cfg.get("out_channels")), cfg.sample_size, cfg.sample_size)
 
 
 if __name__ == "__main__":

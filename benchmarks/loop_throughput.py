@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from report import publish
 
 from hf_genzoo.data import load_images
 from hf_genzoo.models import MLPAutoencoder
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.loop import WARMUP_STEPS
-from report import publish
 
 HERE = Path(__file__).resolve().parent
 MODEL = {"hidden_dim": 512, "latent_dim": 64}
@@ -52,9 +52,16 @@ def plain_loop_images_per_second(data, steps: int, batch_size: int, fused: bool)
 
 
 def ours_images_per_second(dataset: str, steps: int, batch_size: int, workdir: Path) -> float:
-    cfg = make_config("mlp_autoencoder", dataset=dataset, max_steps=steps + WARMUP_STEPS, batch_size=batch_size,
-                      model_config=",".join(f"{k}={v}" for k, v in MODEL.items()), output_dir=str(workdir / "speed"),
-                      checkpointing_steps=0, eval_batches=1)  # fmt: skip
+    cfg = make_config(
+        "mlp_autoencoder",
+        dataset=dataset,
+        max_steps=steps + WARMUP_STEPS,
+        batch_size=batch_size,
+        model_config=",".join(f"{k}={v}" for k, v in MODEL.items()),
+        output_dir=str(workdir / "speed"),
+        checkpointing_steps=0,
+        eval_batches=1,
+    )
     return train(cfg).images_per_second
 
 
@@ -72,10 +79,13 @@ def main():
     results = {"train()": [], "plain, fused AdamW": [], "plain, default AdamW": []}
     runs = [
         lambda: results["train()"].append(ours_images_per_second(args.dataset, args.steps, args.batch_size, workdir)),
-        lambda: results["plain, fused AdamW"].append(plain_loop_images_per_second(data, args.steps, args.batch_size, True)),
-        lambda: results["plain, default AdamW"].append(plain_loop_images_per_second(data, args.steps, args.batch_size,
-                                                                                     False)),
-    ]  # fmt: skip
+        lambda: results["plain, fused AdamW"].append(
+            plain_loop_images_per_second(data, args.steps, args.batch_size, True)
+        ),
+        lambda: results["plain, default AdamW"].append(
+            plain_loop_images_per_second(data, args.steps, args.batch_size, False)
+        ),
+    ]
     for r in range(args.rounds):
         for i in range(len(runs)):
             runs[(i + r) % len(runs)]()

@@ -20,6 +20,10 @@ def publish(table: str, raw, output: str | Path, marker: str | None = None) -> N
     out.with_suffix(".json").write_text(json.dumps(raw, indent=2, default=str))
     print(table)
     if marker:
-        text = re.sub(rf"<!-- {marker} -->.*<!-- /{marker} -->", lambda _: f"<!-- {marker} -->\n{table}\n<!-- /{marker} -->",
-                      README.read_text(), flags=re.S)  # fmt: skip
+        text = re.sub(
+            rf"<!-- {marker} -->.*<!-- /{marker} -->",
+            lambda _: f"<!-- {marker} -->\n{table}\n<!-- /{marker} -->",
+            README.read_text(),
+            flags=re.S,
+        )
         README.write_text(text)

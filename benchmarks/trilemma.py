@@ -5,19 +5,139 @@
     python benchmarks/trilemma.py --models ddpm=user/ddpm-fashion     # score given models (folders or Hub ids)
     python benchmarks/trilemma.py --quick                            # digits, tiny models: checks that it runs
 
-Models missing from --models are trained with their default recipes (or --epochs) into --work_dir and reused by the
-next run; so is the feature classifier. What each column means: `hf_genzoo/trilemma.py` (also `genzoo bench`).
-Writes benchmarks/results/trilemma.md (+ .json), trilemma.png (FD_local against time per image, marker size =
-recall) and a sample grid per row in benchmarks/results/trilemma/.
+The rows and the scores come from `hf_genzoo.trilemma` (the same code as `genzoo bench`): every registered family
+with trilemma rows, trained with its default recipe (or --epochs) into --work_dir unless --models gives it, and
+reused by the next run; so is the feature classifier. This script turns the scores into the table (the best model
+of each column in bold, latent probes aside), the verdict in words (the winner of each corner, the floor, and each
+family's own targets, `Family.trilemma_targets`) and the plot. Writes benchmarks/results/trilemma.md (+ .json),
+trilemma.png (FD_local against time per image, marker size = recall) and a sample grid per row in
+benchmarks/results/trilemma/.
 """
 
 import argparse
 from pathlib import Path
 
-from hf_genzoo.trilemma import add_arguments, bench, plot, slug
 from report import publish
 
+from hf_genzoo.trilemma import Row, add_arguments, bench, slug, targets
+
 HERE = Path(__file__).resolve().parent
+QUALITY = ["FD_local", "KID_local", "precision", "recall", "density", "coverage", "label_entropy"]
+LOWER_IS_BETTER = {"FD_local", "KID_local", "FID", "KID"}
+
+
+def _models(rows: list[Row]) -> list[Row]:
+    """The rows that compete: models' own samplers (not the floor, not latent probes)."""
+    return [r for r in rows if r.nfe is not None and not r.probe]
+
+
+def rate(images_per_s: float) -> str:
+    """`9,226` or, for slow samplers, three significant digits (`0.365`) rather than a rounded `0`."""
+    return f"{images_per_s:,.0f}" if images_per_s >= 100 else f"{images_per_s:.3g}"
+
+
+def table(rows: list[Row]) -> str:
+    """The Markdown table: one line per row, the best model's value of each quality column in bold."""
+    cols = QUALITY + [c for c in ("FID", "KID") if rows and c in rows[0].scores]  # with --inception_weights
+    models = _models(rows)
+    best = {c: (min if c in LOWER_IS_BETTER else max)(r.scores[c] for r in models) for c in cols} if models else {}
+    lines = ["| model | " + " | ".join(cols) + " | NFE | images/s | bits/dim |", "|---|" + "---|" * (len(cols) + 3)]
+    for r in rows:
+        bold = [r in models and r.scores[c] == best.get(c) for c in cols]
+        cells = [f"**{r.scores[c]:.3g}**" if b else f"{r.scores[c]:.3g}" for c, b in zip(cols, bold, strict=True)]
+        speed = "" if r.scores["images_per_s"] is None else rate(r.scores["images_per_s"])
+        bpd = "" if r.bits_per_dim is None else f"{r.bits_per_dim:.3f}" + (f" ({r.note})" if r.note else "")
+        name = r.name if r.bits_per_dim is not None or not r.note else f"{r.name} ({r.note})"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {r.nfe or ''} | {speed} | {bpd} |")
+    return "\n".join(lines)
+
+
+def verdict(rows: list[Row]) -> str:
+    """What the table says, in words: the winner of each corner of the trilemma, the floor, and every registered
+    target these rows can be checked against (e.g. a fast diffusion sampler against its own 1000-step chain)."""
+    models = _models(rows)
+    if not models:
+        return ""
+    quality = min(models, key=lambda r: r.scores["FD_local"])
+    speed = max(models, key=lambda r: r.scores["images_per_s"])
+    recall = max(models, key=lambda r: r.scores["recall"])
+    coverage = max(models, key=lambda r: r.scores["coverage"])
+    lines = [
+        f"- **Quality**: {quality.name} (FD_local {quality.scores['FD_local']:.3g}).",
+        f"- **Speed**: {speed.name} ({rate(speed.scores['images_per_s'])} images/s, NFE {speed.nfe}).",
+        f"- **Coverage**: {recall.name} by recall ({recall.scores['recall']:.3g}), "
+        f"{coverage.name} by coverage ({coverage.scores['coverage']:.3g}).",
+    ]
+    floor = next((r for r in rows if r.nfe is None), None)
+    if floor is not None:
+        f = floor.scores
+        lines.append(
+            f"- **Floor**: {f['samples']} real test images against the training images score FD_local "
+            f"{f['FD_local']:.3g}, KID_local {f['KID_local']:.2g}, precision {f['precision']:.3g}, recall "
+            f"{f['recall']:.3g}: what a perfect model would score with this many samples."
+        )
+    for target, c in targets(rows):
+        lines.append(
+            f"- **{c['row']} against {c['reference']}** (same network): FD_local x{c['fd_ratio']:.2f} "
+            f"({'meets' if c['fd_met'] else 'misses'} the target of at most x{target.max_fd_ratio:g}) at "
+            f"{100 * c['time_ratio']:.1f}% of the sampling time ({'meets' if c['time_met'] else 'misses'} the target "
+            f"of under {100 * target.max_time_ratio:g}%)."
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[Row], path: Path) -> Path:
+    """Quality (FD_local) against sampling time per image, both log scale; marker area grows with recall."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
+
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    for r in rows:
+        if r.nfe is None:
+            continue
+        x, y = 1000 / r.scores["images_per_s"], max(r.scores["FD_local"], 1e-6)
+        ax.scatter(x, y, s=40 + 600 * r.scores["recall"], alpha=0.6)
+        ax.annotate(r.name, (x, y), fontsize=8, xytext=(5, 5), textcoords="offset points")
+    floor = next((r for r in rows if r.nfe is None), None)
+    if floor is not None:
+        level = max(floor.scores["FD_local"], 1e-6)
+        ax.axhline(level, color="grey", ls="--", lw=1)
+        # x in axes fractions, y in data
+        ax.text(
+            0.01,
+            level,
+            " real test images (the floor)",
+            fontsize=8,
+            color="grey",
+            va="bottom",
+            transform=ax.get_yaxis_transform(),
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="sampling time per image (ms, log)",
+        ylabel="FD_local (log, lower is better)",
+        title="The trilemma: quality vs speed; marker size = recall (coverage)",
+    )
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.1, 1000 rather than 10^-1, 10^3
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def caption(info: dict) -> str:
+    accuracy = info["classifier_accuracy"]
+    return (
+        f"`{info['dataset']}`, {info['num_samples']} samples per row against {info['reference_images']} training "
+        f"images, features of the dataset's classifier"
+        + (f" (test accuracy {accuracy:.3f})" if accuracy is not None else "")
+        + f"; sampling at batch {info['batch_size']} on {info['device']}. FD_local/KID_local: lower is better; "
+        f"the rest: higher."
+    )
 
 
 def main():
@@ -26,12 +146,21 @@ def main():
     parser.add_argument("--update_readme", action="store_true")
     parser.add_argument("--output_dir", default=str(HERE / "results"))
     args = parser.parse_args()
-    rows, text = bench(args)
+    rows, info = bench(args)
     out = Path(args.output_dir)
     plot(rows, out / "trilemma.png")
+    text = "\n\n".join([caption(info), table(rows), verdict(rows)])
     text += "\n\n![FD_local against sampling time per image](benchmarks/results/trilemma.png)"
-    raw = [{"name": r.name, "nfe": r.nfe, "bits_per_dim": r.bits_per_dim, "grid": f"trilemma/{slug(r.name)}.png",
-            **r.scores} for r in rows]  # fmt: skip
+    raw = [
+        {
+            "name": r.name,
+            "nfe": r.nfe,
+            "bits_per_dim": r.bits_per_dim,
+            "grid": f"trilemma/{slug(r.name)}.png",
+            **r.scores,
+        }
+        for r in rows
+    ]
     publish(text, raw, out / "trilemma.md", "trilemma" if args.update_readme else None)
 
 

@@ -1,4 +1,8 @@
-"""Fast sampling by changing only the scheduler of a diffusion pipeline.
+"""Drawing samples from any generative pipeline (`sample_images`), and fast diffusion sampling by changing only
+the scheduler of a diffusion pipeline (`use_sampler`).
+
+`sample_images` asks the registry how the pipeline's family draws (`Family.sample`) and which options it takes
+(`Family.sample_options`): `genzoo sample`, `genzoo evaluate --classifier` and the trilemma rows all draw through it.
 
 A trained DDPM is one network that predicts the noise (or v) at any of the 1000 training timesteps.
 The scheduler decides which timesteps the sampler visits and how it steps between them, so swapping
@@ -17,7 +21,8 @@ silently sample wrongly through it).
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
-from hf_genzoo.pipelines import FlowPipeline, GANPipeline, VAEPipeline
+from .errors import UserInputError
+from .family import families, family_of
 
 SAMPLERS = {
     "ddpm": (DDPMScheduler, {}),
@@ -30,7 +35,7 @@ DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpmsolver++": 20, "dpmsolver": 20}
 
 def check_sampler(name: str) -> None:
     if name not in SAMPLERS:
-        raise ValueError(f"unknown scheduler {name!r}; supported: {', '.join(SAMPLERS)}")
+        raise UserInputError(f"unknown scheduler {name!r}; supported: {', '.join(SAMPLERS)}")
 
 
 def make_scheduler(name: str, config):
@@ -47,32 +52,23 @@ def use_sampler(pipe, name: str):
     return pipe
 
 
-def sample_images(pipe, num_images: int, generator, batch_size: int, scheduler: str | None = None,
-                  steps: int | None = None, temperature: float | None = None):
-    """`num_images` samples `(N, C, H, W)` in [0, 1] from any hf_genzoo pipeline, `batch_size` at a time, all drawn
-    from the one `generator` in turn (so a call with num_images <= batch_size is exactly one pipeline call)."""
-    diffusion = hasattr(pipe, "unet") and hasattr(pipe, "scheduler")
-    if not diffusion and (scheduler or steps):
-        raise ValueError(f"--scheduler and --steps are for diffusion pipelines; {type(pipe).__name__} samples in one pass")
-    if temperature is not None and not isinstance(pipe, FlowPipeline):
-        raise ValueError(f"--temperature is for flows; {type(pipe).__name__} has no temperature")
-    if diffusion and scheduler:
-        use_sampler(pipe, scheduler)
-    if diffusion:
-        pipe.set_progress_bar_config(disable=True)
-        steps = steps or DEFAULT_STEPS.get(scheduler or "ddpm", 1000)
-
-    def draw(n):
-        if diffusion:
-            return pipe(batch_size=n, generator=generator, num_inference_steps=steps, output_type="pt").images
-        if isinstance(pipe, FlowPipeline):
-            return pipe.sample(n, temperature=1.0 if temperature is None else temperature, generator=generator,
-                               output_type="pt").images  # fmt: skip
-        if isinstance(pipe, VAEPipeline):
-            return pipe.sample(n, generator=generator, output_type="pt").images
-        if isinstance(pipe, GANPipeline):
-            return pipe(batch_size=n, generator=generator, output_type="pt").images
-        raise ValueError(f"{type(pipe).__name__} does not generate images; sample from a VAE, GAN, flow or DDPM")
-
-    out = [draw(min(batch_size, num_images - i)).float().cpu() for i in range(0, num_images, batch_size)]
-    return torch.cat(out), steps
+def sample_images(pipe, num_images: int, generator, batch_size: int, **options) -> torch.Tensor:
+    """`num_images` samples (images `(N, C, H, W)` in [0, 1]) from any generative hf_genzoo pipeline, `batch_size`
+    at a time, all drawn from the one `generator` in turn (so a call with num_images <= batch_size is exactly one
+    pipeline call). `options` are the family's own (`Family.sample_options`); `None` means its default."""
+    family = family_of(pipe)
+    if not family.generative:
+        makers = ", ".join(name for name, f in families().items() if f.generative)
+        raise UserInputError(f"{type(pipe).__name__} does not generate images; these families do: {makers}")
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(given) - set(family.sample_options))
+    if unknown:
+        takes = ", ".join(f"--{o}" for o in family.sample_options) or "none"
+        raise UserInputError(
+            f"{' and '.join(f'--{o}' for o in unknown)}: not an option of {family.name} (it takes {takes})"
+        )
+    out = [
+        family.sample(pipe, min(batch_size, num_images - i), generator, **given)
+        for i in range(0, num_images, batch_size)
+    ]
+    return torch.cat([x.float().cpu() for x in out])

@@ -5,31 +5,35 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import torch
+from diffusers.utils import make_image_grid, numpy_to_pil
 
 
 def image_grid(images: torch.Tensor, ncols: int | None = None, padding: int = 2, min_tile: int = 48) -> PIL.Image.Image:
-    """Images `(N, C, H, W)` in [0, 1] -> one PIL image, `ncols` per row; or rows `(R, N, C, H, W)`,
-    one row each (e.g. originals over reconstructions). Tiny images are enlarged (nearest) to `min_tile`."""
+    """Images `(N, C, H, W)` in [0, 1] -> one PIL image, `ncols` per row; or rows `(R, N, C, H, W)`, one row each
+    (e.g. originals over reconstructions). Tiny images are enlarged (nearest) to about `min_tile` pixels; tiles are
+    framed in white, `padding` pixels apart. diffusers' `numpy_to_pil` and `make_image_grid` do the rest."""
     if images.ndim == 5:
         ncols = images.shape[1]
         images = images.flatten(0, 1)
     x = images.detach().float().clamp(0, 1).cpu()  # (N, C, H, W)
-    n, c, h, w = x.shape
-    if c == 1:
-        x = x.expand(-1, 3, -1, -1)
+    n, _, h, w = x.shape
     scale = max(1, math.ceil(min_tile / max(h, w)))
-    if scale > 1:
-        x = x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
-        h, w = h * scale, w * scale
+    tiles = [
+        PIL.ImageOps.expand(
+            tile.convert("RGB").resize((w * scale, h * scale), PIL.Image.Resampling.NEAREST),
+            border=padding // 2,
+            fill="white",
+        )
+        for tile in numpy_to_pil(x.permute(0, 2, 3, 1).numpy())
+    ]
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
-    grid = torch.ones(3, nrows * (h + padding) + padding, ncols * (w + padding) + padding)
-    for i in range(n):
-        r, col = divmod(i, ncols)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[:, top : top + h, left : left + w] = x[i]
-    return PIL.Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    tiles += [PIL.Image.new("RGB", tiles[0].size, "white")] * (nrows * ncols - n)  # an incomplete last row
+    return PIL.ImageOps.expand(
+        make_image_grid(tiles, rows=nrows, cols=ncols), border=padding - padding // 2, fill="white"
+    )
 
 
 def save_grid(images: torch.Tensor, path: str | Path, **kw) -> Path:
@@ -82,7 +86,9 @@ def embedding_plot(
         ax.add_artist(AnnotationBbox(box, xy[i], frameon=colours is not None, pad=0.1, bboxprops={"edgecolor": edge}))
     if labels is not None:
         names = label_names or [str(i) for i in range(int(labels.max()) + 1)]
-        handles = [plt.Line2D([], [], marker="s", ls="", color=cmap(i % cmap.N), label=names[i]) for i in np.unique(labels)]
+        handles = [
+            plt.Line2D([], [], marker="s", ls="", color=cmap(i % cmap.N), label=names[i]) for i in np.unique(labels)
+        ]
         ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
     ratio = pca.explained_variance_ratio_
     ax.set_xlabel(f"PC1 ({ratio[0]:.0%} of variance)")

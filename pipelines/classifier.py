@@ -7,7 +7,7 @@ from diffusers.utils import BaseOutput
 
 from hf_genzoo.models.classifier import ImageClassifier
 
-from .image_io import ImageInput, to_model_input
+from .image_io import ImageInput, max_batch, to_model_input
 from .pipeline_base import GenzooPipeline
 
 
@@ -47,20 +47,32 @@ class ClassifierPipeline(GenzooPipeline):
         super().__init__()
         self.register_modules(classifier=classifier)
 
-    def _outputs(self, images: ImageInput, batch_size: int):
+    def _outputs(self, images: ImageInput, max_batch_size: int):
         cfg = self.classifier.config
-        x = to_model_input(images, cfg.in_channels, cfg.sample_size, self.device, self.classifier.dtype)
-        return [self.classifier(chunk) for chunk in x.split(batch_size)]
+        x = to_model_input(images, cfg.in_channels, cfg.sample_size, self._execution_device, self.classifier.dtype)
+        outputs = [self.classifier(chunk) for chunk in x.split(max_batch_size)]
+        self.maybe_free_model_hooks()
+        return outputs
 
     @torch.no_grad()
-    def features(self, images: ImageInput, batch_size: int = 512) -> torch.Tensor:
+    def features(self, images: ImageInput, max_batch_size: int = 512, **deprecated) -> torch.Tensor:
         """Penultimate-layer features `(B, feature_dim)` (float32) of `images` (PIL, numpy or tensors in [0, 1])."""
-        return torch.cat([out.features.float() for out in self._outputs(images, batch_size)])
+        outputs = self._outputs(images, max_batch(max_batch_size, deprecated))
+        return torch.cat([out.features.float() for out in outputs])
 
     @torch.no_grad()
-    def __call__(self, images: ImageInput, batch_size: int = 512, return_dict: bool = True):
-        probs = torch.cat([out.logits.float().softmax(-1) for out in self._outputs(images, batch_size)])
+    def __call__(self, images: ImageInput, max_batch_size: int = 512, return_dict: bool = True, **deprecated):
+        r"""
+        Classify `images` (PIL, numpy or tensors in [0, 1]), `max_batch_size` per forward pass.
+
+        Returns a `ClassificationOutput` (labels, probabilities, names), or with `return_dict=False` the tuple
+        `(labels, probs, names)` (without names when the model has none).
+        """
+        outputs = self._outputs(images, max_batch(max_batch_size, deprecated))
+        probs = torch.cat([out.logits.float().softmax(-1) for out in outputs])
         labels = probs.argmax(-1)
         names = self.classifier.config.class_names
-        out = ClassificationOutput(labels=labels, probs=probs, names=[names[i] for i in labels.tolist()] if names else None)
-        return out if return_dict else (labels, probs)
+        out = ClassificationOutput(
+            labels=labels, probs=probs, names=[names[i] for i in labels.tolist()] if names else None
+        )
+        return out if return_dict else out.to_tuple()

@@ -8,11 +8,11 @@ shell of radius sqrt(d), and a straight line between two samples cuts through it
 
 import torch
 from diffusers import ImagePipelineOutput
-from diffusers.utils.torch_utils import randn_tensor
 
+from hf_genzoo.errors import UserInputError
 from hf_genzoo.models.gan import Discriminator, Generator
 
-from .image_io import ImageInput, from_model_output, to_model_input
+from .image_io import ImageInput, check_batch_size, from_model_output, latents_or_noise, max_batch, to_model_input
 from .pipeline_base import GenzooPipeline
 
 PARALLEL_COS = 0.9995  # above this |cos| of the angle between the latents, slerp falls back to a straight line
@@ -65,17 +65,16 @@ class GANPipeline(GenzooPipeline):
         super().__init__()
         self.register_modules(generator=generator, discriminator=discriminator)
 
-    def _latents(self, batch_size: int, generator, latents: torch.Tensor | None) -> torch.Tensor:
+    def prepare_latents(self, batch_size: int, generator=None, latents: torch.Tensor | None = None) -> torch.Tensor:
+        """z `(batch_size, latent_dim)`: `latents` checked, or drawn from N(0, I) with `generator`."""
         shape = (batch_size, self.generator.config.latent_dim)
-        if latents is None:
-            return randn_tensor(shape, generator=generator, device=self.device, dtype=self.generator.dtype)
-        if tuple(latents.shape) != shape:
-            raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
-        return latents.to(self.device, self.generator.dtype)
+        return latents_or_noise(shape, generator, self._execution_device, self.generator.dtype, latents)
 
-    def _decode(self, latents: torch.Tensor, output_type: str):
+    def _decode(self, latents: torch.Tensor, output_type: str, return_dict: bool):
         images = self.generator(latents).sample  # (B, C, H, W) in [-1, 1]
-        return from_model_output((images.float() + 1) / 2, output_type)
+        self.maybe_free_model_hooks()
+        images = from_model_output((images.float() + 1) / 2, output_type)
+        return ImagePipelineOutput(images=images) if return_dict else (images,)
 
     @torch.no_grad()
     def __call__(
@@ -85,22 +84,21 @@ class GANPipeline(GenzooPipeline):
         latents: torch.Tensor | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        **deprecated,
     ):
         r"""
         Sample images: z ~ N(0, I), x = G(z), mapped from [-1, 1] to [0, 1].
 
         Args:
-            batch_size (`int`, *optional*, defaults to 1): how many images.
+            batch_size (`int`, *optional*, defaults to 1): how many images (`num_images` is its deprecated name).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*): makes the sampling deterministic.
             latents (`torch.Tensor` of shape `(batch_size, latent_dim)`, *optional*): given z instead of drawing it.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` (`(B, H, W, C)`) or `"pt"`
                 (`(B, C, H, W)`), values in [0, 1].
             return_dict (`bool`, *optional*, defaults to `True`): an `ImagePipelineOutput` rather than a tuple.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        images = self._decode(self._latents(batch_size, generator, latents), output_type)
-        return ImagePipelineOutput(images=images) if return_dict else (images,)
+        batch_size = check_batch_size(batch_size, deprecated)
+        return self._decode(self.prepare_latents(batch_size, generator, latents), output_type, return_dict)
 
     @torch.no_grad()
     def latent_walk(
@@ -123,19 +121,19 @@ class GANPipeline(GenzooPipeline):
             return_dict (`bool`, *optional*, defaults to `True`): an `ImagePipelineOutput` rather than a tuple.
         """
         if steps < 2:
-            raise ValueError(f"steps must be at least 2 (the two end points), got {steps}")
-        z0, z1 = self._latents(2, generator, latents).float()  # (D,) each
-        t = torch.linspace(0, 1, steps, device=self.device, dtype=torch.float32)
+            raise UserInputError(f"steps must be at least 2 (the two end points), got {steps}")
+        z0, z1 = self.prepare_latents(2, generator, latents).float()  # (D,) each
+        t = torch.linspace(0, 1, steps, device=z0.device, dtype=torch.float32)
         path = slerp(t, z0, z1).to(self.generator.dtype)  # (steps, D)
-        images = self._decode(path, output_type)
-        return ImagePipelineOutput(images=images) if return_dict else (images,)
+        return self._decode(path, output_type, return_dict)
 
     @torch.no_grad()
-    def discriminate(self, images: ImageInput, batch_size: int = 512) -> torch.Tensor:
+    def discriminate(self, images: ImageInput, max_batch_size: int = 512, **deprecated) -> torch.Tensor:
         """D(x): the discriminator's probability `(B,)` that each image (PIL, numpy or tensor in [0, 1]) is real."""
         if self.discriminator is None:
-            raise ValueError("this GANPipeline has no discriminator; load one saved with it to score images")
-        cfg = self.discriminator.config
-        x = to_model_input(images, cfg.in_channels, cfg.sample_size, self.device, self.discriminator.dtype)
-        logits = torch.cat([self.discriminator(2 * chunk - 1).logits for chunk in x.split(batch_size)])  # (B,)
+            raise UserInputError("this GANPipeline has no discriminator; load one saved with it to score images")
+        cfg, device = self.discriminator.config, self._execution_device
+        x = to_model_input(images, cfg.in_channels, cfg.sample_size, device, self.discriminator.dtype)
+        chunks = x.split(max_batch(max_batch_size, deprecated))
+        logits = torch.cat([self.discriminator(2 * chunk - 1).logits for chunk in chunks])  # (B,)
         return torch.sigmoid(logits.float())

@@ -1,63 +1,82 @@
-"""Turning what users pass (PIL images, numpy arrays, tensors) into model input, and back.
+"""What the image pipelines share: images in and out, and the deprecated names of the calling convention.
 
-Model input is always a float tensor `(B, C, H, W)` in [0, 1] at the model's resolution and
-channel count; pipelines return PIL images, numpy arrays `(B, H, W, C)` or tensors `(B, C, H, W)`.
+Model input is always a float tensor `(B, C, H, W)` in [0, 1] at the model's resolution and channel count.
+PIL images go through diffusers' `VaeImageProcessor` (resize, grey or RGB conversion); numpy arrays and
+tensors (uint8 or float in [0, 1], with or without a batch axis, grey, RGB or RGBA) are converted here, since
+`VaeImageProcessor` leaves their channels as they come. Output goes through `VaeImageProcessor.postprocess`:
+PIL images, numpy `(B, H, W, C)` or tensors `(B, C, H, W)`.
 """
 
-from typing import Union
+import warnings
 
 import numpy as np
 import PIL.Image
 import torch
 import torch.nn.functional as F
-from diffusers import DiffusionPipeline
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils.torch_utils import randn_tensor
 
-ImageInput = Union[PIL.Image.Image, np.ndarray, torch.Tensor, list]
+from hf_genzoo.errors import UserInputError
+
+ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | list
 OUTPUT_TYPES = ("pil", "np", "pt")
 
 
-def _pil_to_array(img: PIL.Image.Image, channels: int) -> np.ndarray:
-    img = img.convert("L" if channels == 1 else "RGB")
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    return arr[..., None] if arr.ndim == 2 else arr  # (H, W, C)
+def image_processor(channels: int) -> VaeImageProcessor:
+    """diffusers' image processor for images in [0, 1] (no [-1, 1] normalization) with `channels` channels."""
+    return VaeImageProcessor(
+        vae_scale_factor=1,
+        vae_latent_channels=0,  # never take an image for latents
+        resample="bilinear",
+        do_normalize=False,
+        do_convert_grayscale=channels == 1,
+        do_convert_rgb=channels == 3,
+    )
+
+
+def _as_tensor(images: np.ndarray | torch.Tensor | list) -> torch.Tensor:
+    """numpy `(H, W[, C])` / `(B, H, W, C)` / `(B, H, W)` or tensors `(C, H, W)` / `(B, C, H, W)`, uint8 or float in
+    [0, 1] -> float `(B, C, H, W)`."""
+    if isinstance(images, torch.Tensor):
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        x = x[None] if x.ndim == 3 else x
+        if x.ndim != 4:
+            raise UserInputError(f"tensor images must be (C, H, W) or (B, C, H, W); got shape {tuple(images.shape)}")
+        return x
+    arr = np.asarray(images)
+    arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+    if arr.ndim == 2:  # (H, W)
+        arr = arr[None, ..., None]
+    elif arr.ndim == 3:  # (H, W, C) one image, or (B, H, W) gray batch
+        arr = arr[None] if arr.shape[-1] in (1, 3, 4) else arr[..., None]
+    if arr.ndim != 4:
+        raise UserInputError(f"numpy images must be (H, W), (H, W, C) or (B, H, W, C); got shape {arr.shape}")
+    return torch.from_numpy(arr).permute(0, 3, 1, 2)
 
 
 def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=torch.float32) -> torch.Tensor:
-    """PIL image(s), numpy `(H, W[, C])` / `(B, H, W, C)` (uint8 or float in [0, 1]) or tensors
-    `(C, H, W)` / `(B, C, H, W)` (uint8, or float in [0, 1]) -> `(B, channels, size, size)` float in [0, 1]."""
-    if isinstance(images, list) and images and isinstance(images[0], PIL.Image.Image):
-        x = torch.from_numpy(np.stack([_pil_to_array(im, channels) for im in images])).permute(0, 3, 1, 2)
-    elif isinstance(images, PIL.Image.Image):
-        x = torch.from_numpy(_pil_to_array(images, channels)).permute(2, 0, 1)[None]
-    elif isinstance(images, (np.ndarray, list)):
-        arr = np.asarray(images)
-        arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
-        if arr.ndim == 2:  # (H, W)
-            arr = arr[None, ..., None]
-        elif arr.ndim == 3:  # (H, W, C) one image, or (B, H, W) gray batch
-            arr = arr[None] if arr.shape[-1] in (1, 3, 4) else arr[..., None]
-        if arr.ndim != 4:
-            raise ValueError(f"numpy images must be (H, W), (H, W, C) or (B, H, W, C); got shape {arr.shape}")
-        x = torch.from_numpy(arr).permute(0, 3, 1, 2)
-    elif isinstance(images, torch.Tensor):
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-        if x.ndim == 3:
-            x = x[None]
-        if x.ndim != 4:
-            raise ValueError(f"tensor images must be (C, H, W) or (B, C, H, W); got shape {tuple(images.shape)}")
+    """PIL image(s), numpy arrays or tensors (see `_as_tensor`) -> `(B, channels, size, size)` float in [0, 1]."""
+    if (
+        isinstance(images, PIL.Image.Image)
+        or isinstance(images, list)
+        and images
+        and isinstance(images[0], PIL.Image.Image)
+    ):
+        x = image_processor(channels).preprocess(images, height=size, width=size)  # (B, C, H, W)
+    elif isinstance(images, (np.ndarray, torch.Tensor, list)):
+        x = _as_tensor(images)
     else:
-        raise TypeError(f"images must be PIL images, numpy arrays or tensors, got {type(images).__name__}")
-    x = x.to(device=device, dtype=torch.float32)  # (B, C, H, W)
+        raise UserInputError(f"images must be PIL images, numpy arrays or tensors, got {type(images).__name__}")
+    x = x.to(device=device, dtype=torch.float32)
     if x.shape[1] == 4:  # drop alpha
         x = x[:, :3]
     if x.shape[1] != channels:
-        if channels == 1:  # ITU-R 601 luma, as PIL's convert("L")
-            w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-            x = (x * w).sum(1, keepdim=True)
+        if channels == 1 and x.shape[1] == 3:  # ITU-R 601 luma, as PIL's convert("L")
+            x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, True)
         elif x.shape[1] == 1:
             x = x.expand(-1, channels, -1, -1)
         else:
-            raise ValueError(f"cannot turn {x.shape[1]}-channel images into {channels} channels")
+            raise UserInputError(f"cannot turn {x.shape[1]}-channel images into {channels} channels")
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x.clamp(0, 1).to(dtype)
@@ -66,8 +85,42 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
 def from_model_output(x: torch.Tensor, output_type: str):
     """`(B, C, H, W)` in [0, 1] -> PIL list, numpy `(B, H, W, C)` or the tensor itself."""
     if output_type not in OUTPUT_TYPES:
-        raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        raise UserInputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
     if output_type == "pt":
         return x
-    arr = x.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, C)
-    return arr if output_type == "np" else DiffusionPipeline.numpy_to_pil(arr)
+    return image_processor(x.shape[1]).postprocess(x.detach().float().clamp(0, 1), output_type=output_type)
+
+
+def latents_or_noise(shape: tuple, generator, device, dtype, latents: torch.Tensor | None = None) -> torch.Tensor:
+    """`latents` checked against `shape` and moved to `device`, or, when none are given, drawn from N(0, I) with
+    `generator` (diffusers' `randn_tensor`: the same numbers on any device for a CPU generator)."""
+    if latents is None:
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+    if tuple(latents.shape) != tuple(shape):
+        raise UserInputError(f"latents must have shape {tuple(shape)} (batch_size first), got {tuple(latents.shape)}")
+    return latents.to(device, dtype)
+
+
+def check_batch_size(batch_size: int, deprecated: dict) -> int:
+    """`batch_size`, or the deprecated `num_images` from `deprecated` (with a FutureWarning); at least 1."""
+    if "num_images" in deprecated:
+        warnings.warn("`num_images` is deprecated; pass `batch_size`", FutureWarning, stacklevel=3)
+        batch_size = deprecated.pop("num_images")
+    _no_other_arguments(deprecated)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UserInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def max_batch(max_batch_size: int, deprecated: dict) -> int:
+    """`max_batch_size` (images per forward pass), or the deprecated `batch_size` of a chunking method."""
+    if "batch_size" in deprecated:
+        warnings.warn("`batch_size` here is deprecated; pass `max_batch_size`", FutureWarning, stacklevel=3)
+        max_batch_size = deprecated.pop("batch_size")
+    _no_other_arguments(deprecated)
+    return max_batch_size
+
+
+def _no_other_arguments(kwargs: dict) -> None:
+    if kwargs:
+        raise TypeError(f"unexpected keyword argument(s) {sorted(kwargs)}")

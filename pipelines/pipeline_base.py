@@ -16,6 +16,8 @@ import os
 from diffusers import DiffusionPipeline
 from huggingface_hub import snapshot_download
 
+from hf_genzoo.errors import UserInputError
+
 # What a pipeline needs from its repo: the index, each component's config and safetensors weights.
 PIPELINE_FILES = ["model_index.json", "*/config.json", "*/scheduler_config.json", "*/*.safetensors"]  # no code
 DOWNLOAD_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "proxies")
@@ -41,7 +43,7 @@ class GenzooPipeline(DiffusionPipeline):
             fetch = {k: kwargs.pop(k) for k in DOWNLOAD_KWARGS if k in kwargs}
             path = snapshot_download(path, allow_patterns=PIPELINE_FILES, **fetch)
         if kwargs.get("use_safetensors") is False:
-            raise ValueError("hf_genzoo pipelines load safetensors weights only")
+            raise UserInputError("hf_genzoo pipelines load safetensors weights only")
         kwargs["use_safetensors"] = True
         with open(os.path.join(path, "model_index.json")) as f:
             index = json.load(f)

@@ -1,12 +1,14 @@
 """`VAEPipeline`: sample, reconstruct, encode and interpolate with a trained VAE (Kingma & Welling 2014)."""
 
+import warnings
+
 import torch
 from diffusers import ImagePipelineOutput
-from diffusers.utils.torch_utils import randn_tensor
 
+from hf_genzoo.errors import UserInputError
 from hf_genzoo.models.vae import VAE
 
-from .image_io import ImageInput, from_model_output, to_model_input
+from .image_io import ImageInput, check_batch_size, from_model_output, latents_or_noise, max_batch, to_model_input
 from .pipeline_base import GenzooPipeline
 
 
@@ -19,7 +21,7 @@ class VAEPipeline(GenzooPipeline):
     >>> import torch
     >>> from hf_genzoo import VAEPipeline
     >>> pipe = VAEPipeline.from_pretrained("genzoo-output")
-    >>> samples = pipe(num_images=16, generator=torch.Generator().manual_seed(0)).images  # z ~ N(0, I)
+    >>> samples = pipe(batch_size=16, generator=torch.Generator().manual_seed(0)).images  # z ~ N(0, I)
     >>> recon = pipe.reconstruct(images).images
     >>> strip = pipe.interpolate(images[0], images[1], steps=8).images
     >>> means = pipe.encode(images)                   # (B, latent_dim) posterior means
@@ -38,86 +40,110 @@ class VAEPipeline(GenzooPipeline):
 
     def _prepare(self, images: ImageInput) -> torch.Tensor:
         cfg = self.vae.config
-        return to_model_input(images, cfg.in_channels, cfg.sample_size, self.device, self.vae.dtype)
+        return to_model_input(images, cfg.in_channels, cfg.sample_size, self._execution_device, self.vae.dtype)
 
     def _flat(self, z: torch.Tensor) -> torch.Tensor:
         """`(B, D, 1, 1)` -> `(B, D)` for a vector latent; a latent map stays `(B, c, h, w)`."""
         return z.flatten(1) if self.vae.config.latent == "vector" else z
 
-    @torch.no_grad()
-    def encode(self, images: ImageInput, batch_size: int = 512) -> torch.Tensor:
-        """Posterior means of `images`: `(B, latent_dim)` for a vector latent, `(B, c, h, w)` for a map."""
-        x = self._prepare(images)
-        return torch.cat([self._flat(self.vae.encode(chunk).latent_dist.mode()) for chunk in x.split(batch_size)])
+    def _decoded(self, latents: torch.Tensor, output_type: str, return_dict: bool):
+        pixels = self.vae.to_pixels(self.vae.decode(latents.to(self._execution_device, self.vae.dtype)).sample)
+        self.maybe_free_model_hooks()
+        images = from_model_output(pixels, output_type)  # from (B, C, H, W)
+        return ImagePipelineOutput(images=images) if return_dict else (images,)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, output_type: str = "pil") -> ImagePipelineOutput:
-        """Images decoded from latents (`(B, latent_dim)` or `(B, *vae.latent_shape)`)."""
-        pixels = self.vae.to_pixels(self.vae.decode(latents.to(self.device, self.vae.dtype)).sample)  # (B, C, H, W)
-        return ImagePipelineOutput(images=from_model_output(pixels, output_type))
-
-    @torch.no_grad()
-    def sample(
-        self, num_images: int = 1, generator: torch.Generator | None = None, output_type: str = "pil"
-    ) -> ImagePipelineOutput:
-        """Decode `num_images` latents drawn from the prior N(0, I)."""
-        if num_images < 1:
-            raise ValueError(f"num_images must be at least 1, got {num_images}")
-        shape = (num_images, *self.vae.latent_shape)
-        z = randn_tensor(shape, generator=generator, device=self.device, dtype=self.vae.dtype)
-        return self.decode(z, output_type)
-
-    @torch.no_grad()
-    def reconstruct(self, images: ImageInput, output_type: str = "pil", batch_size: int = 512) -> ImagePipelineOutput:
-        """Decode the posterior mean of each image (deterministic)."""
-        return self.decode(self.encode(images, batch_size=batch_size), output_type)
-
-    @torch.no_grad()
-    def interpolate(
-        self, image_a: ImageInput, image_b: ImageInput, steps: int = 8, output_type: str = "pil"
-    ) -> ImagePipelineOutput:
-        """`steps` images decoded along the straight line between the posterior means of two images,
-        endpoints included (the first decodes `image_a`'s mean, the last `image_b`'s)."""
-        if steps < 2:
-            raise ValueError(f"steps must be at least 2 (the two endpoints), got {steps}")
-        z_a, z_b = self.encode(image_a), self.encode(image_b)
-        if len(z_a) != 1 or len(z_b) != 1:
-            raise ValueError(f"interpolate takes one image at each end; got {len(z_a)} and {len(z_b)}")
-        t = torch.linspace(0, 1, steps, device=z_a.device, dtype=z_a.dtype).view(-1, *[1] * (z_a.ndim - 1))
-        return self.decode(torch.lerp(z_a, z_b, t), output_type)  # (steps, ...) latents
-
-    @torch.no_grad()
-    def latent_grid(self, n: int = 15, output_type: str = "pil") -> ImagePipelineOutput:
-        """For a 2-D latent: `n * n` images decoded at z = (Phi^-1(u), Phi^-1(v)) over an even grid of the
-        unit square (Kingma & Welling 2014, fig. 4). Image `i * n + j` is row i (z_2 from high to low) and
-        column j (z_1 from low to high), ready for `hf_genzoo.viz.image_grid(images, ncols=n)`."""
-        cfg = self.vae.config
-        if cfg.latent != "vector" or cfg.latent_dim != 2:
-            raise ValueError(f"latent_grid needs a 2-D vector latent (latent_dim=2); this VAE has "
-                             f"latent={cfg.latent!r}, latent_dim={cfg.latent_dim}")  # fmt: skip
-        if n < 2:
-            raise ValueError(f"n must be at least 2, got {n}")
-        q = torch.special.ndtri((torch.arange(n, device=self.device, dtype=torch.float32) + 0.5) / n)  # (n,) quantiles
-        z1, z2 = q.view(1, n).expand(n, n), q.flip(0).view(n, 1).expand(n, n)
-        z = torch.stack([z1, z2], dim=-1).reshape(n * n, 2)  # (n*n, 2)
-        return self.decode(z.to(self.vae.dtype), output_type)
-
     def __call__(
         self,
-        num_images: int = 1,
-        generator: torch.Generator | None = None,
+        batch_size: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        **deprecated,
     ) -> ImagePipelineOutput | tuple:
         r"""
         Draw images from the model: z ~ N(0, I), then the decoder's mean.
 
         Args:
-            num_images (`int`, *optional*, defaults to 1): how many images.
+            batch_size (`int`, *optional*, defaults to 1): how many images (`num_images` is its deprecated name).
             generator (`torch.Generator`, *optional*): makes the draw deterministic.
+            latents (`torch.Tensor` of shape `(batch_size, *vae.latent_shape)`, *optional*): given z instead of
+                drawing it; a vector latent may also be `(batch_size, latent_dim)`.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` `(B, H, W, C)` or
                 `"pt"` `(B, C, H, W)`.
             return_dict (`bool`, *optional*, defaults to `True`): an `ImagePipelineOutput`, else a tuple.
         """
-        out = self.sample(num_images, generator=generator, output_type=output_type)
-        return out if return_dict else (out.images,)
+        z = self.prepare_latents(check_batch_size(batch_size, deprecated), generator, latents)
+        return self._decoded(z, output_type, return_dict)
+
+    def prepare_latents(self, batch_size: int, generator=None, latents: torch.Tensor | None = None) -> torch.Tensor:
+        """z `(batch_size, *vae.latent_shape)`: `latents` checked (a vector latent may be `(batch_size, latent_dim)`),
+        or drawn from the prior N(0, I) with `generator`."""
+        if latents is not None and self.vae.config.latent == "vector" and latents.ndim == 2:
+            latents = latents[..., None, None]  # (B, D, 1, 1)
+        shape = (batch_size, *self.vae.latent_shape)
+        return latents_or_noise(shape, generator, self._execution_device, self.vae.dtype, latents)
+
+    def sample(self, num_images: int = 1, generator=None, output_type: str = "pil") -> ImagePipelineOutput:
+        """Deprecated: call the pipeline, `pipe(batch_size=..., generator=...)`."""
+        warnings.warn("VAEPipeline.sample is deprecated; call the pipeline: pipe(batch_size=...)", FutureWarning, 2)
+        return self(batch_size=num_images, generator=generator, output_type=output_type)
+
+    @torch.no_grad()
+    def encode(self, images: ImageInput, max_batch_size: int = 512, **deprecated) -> torch.Tensor:
+        """Posterior means of `images`: `(B, latent_dim)` for a vector latent, `(B, c, h, w)` for a map."""
+        chunks = self._prepare(images).split(max_batch(max_batch_size, deprecated))
+        means = torch.cat([self._flat(self.vae.encode(chunk).latent_dist.mode()) for chunk in chunks])
+        self.maybe_free_model_hooks()
+        return means
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, output_type: str = "pil", return_dict: bool = True):
+        """Images decoded from latents (`(B, latent_dim)` or `(B, *vae.latent_shape)`)."""
+        return self._decoded(latents, output_type, return_dict)
+
+    @torch.no_grad()
+    def reconstruct(
+        self, images: ImageInput, output_type: str = "pil", return_dict: bool = True, max_batch_size: int = 512
+    ):
+        """Decode the posterior mean of each image (deterministic)."""
+        return self._decoded(self.encode(images, max_batch_size), output_type, return_dict)
+
+    @torch.no_grad()
+    def interpolate(
+        self,
+        image_a: ImageInput,
+        image_b: ImageInput,
+        steps: int = 8,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ):
+        """`steps` images decoded along the straight line between the posterior means of two images,
+        endpoints included (the first decodes `image_a`'s mean, the last `image_b`'s)."""
+        if steps < 2:
+            raise UserInputError(f"steps must be at least 2 (the two endpoints), got {steps}")
+        z_a, z_b = self.encode(image_a), self.encode(image_b)
+        if len(z_a) != 1 or len(z_b) != 1:
+            raise UserInputError(f"interpolate takes one image at each end; got {len(z_a)} and {len(z_b)}")
+        t = torch.linspace(0, 1, steps, device=z_a.device, dtype=z_a.dtype).view(-1, *[1] * (z_a.ndim - 1))
+        return self._decoded(torch.lerp(z_a, z_b, t), output_type, return_dict)  # (steps, ...) latents
+
+    @torch.no_grad()
+    def latent_grid(self, n: int = 15, output_type: str = "pil", return_dict: bool = True):
+        """For a 2-D latent: `n * n` images decoded at z = (Phi^-1(u), Phi^-1(v)) over an even grid of the
+        unit square (Kingma & Welling 2014, fig. 4). Image `i * n + j` is row i (z_2 from high to low) and
+        column j (z_1 from low to high), ready for `hf_genzoo.viz.image_grid(images, ncols=n)`."""
+        cfg = self.vae.config
+        if cfg.latent != "vector" or cfg.latent_dim != 2:
+            raise UserInputError(
+                f"latent_grid needs a 2-D vector latent (latent_dim=2); this VAE has latent={cfg.latent!r}, "
+                f"latent_dim={cfg.latent_dim}"
+            )
+        if n < 2:
+            raise UserInputError(f"n must be at least 2, got {n}")
+        device = self._execution_device
+        q = torch.special.ndtri((torch.arange(n, device=device, dtype=torch.float32) + 0.5) / n)  # (n,) quantiles
+        z1, z2 = q.view(1, n).expand(n, n), q.flip(0).view(n, 1).expand(n, n)
+        z = torch.stack([z1, z2], dim=-1).reshape(n * n, 2)  # (n*n, 2)
+        return self._decoded(z, output_type, return_dict)

@@ -12,7 +12,9 @@ from hf_genzoo.training.args import add_train_arguments, parse_train_args
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train an hf_genzoo model (same flags as `genzoo train`).", add_help=False)
+    parser = argparse.ArgumentParser(
+        description="Train an hf_genzoo model (same flags as `genzoo train`).", add_help=False
+    )
     add_train_arguments(parser, model_as_flag=True)
     result = train(parse_train_args(parser, argv))
     print(f"saved the pipeline to {result.output_dir}; held-out metrics: {result.metrics}")

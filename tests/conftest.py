@@ -38,8 +38,14 @@ def randomize_parameters(module: torch.nn.Module, scale: float = 0.1, seed: int 
 @pytest.fixture
 def tiny_train_kwargs(tmp_path):
     """Keyword arguments for `make_config` that make a CPU run take seconds."""
-    return dict(dataset="digits", output_dir=str(tmp_path / "run"), batch_size=32, report_to="none",
-                checkpointing_steps=0, log_every=5)  # fmt: skip
+    return dict(
+        dataset="digits",
+        output_dir=str(tmp_path / "run"),
+        batch_size=32,
+        report_to="none",
+        checkpointing_steps=0,
+        log_every=5,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -60,15 +66,24 @@ def hub(hub_server, monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """A classifier and a GAN trained for seconds on digits (the trilemma's quick configs), shared by the tests."""
+    from hf_genzoo.family import get_family
     from hf_genzoo.training import make_config, train
-    from hf_genzoo.trilemma import QUICK_MODELS
 
     root = tmp_path_factory.mktemp("tri")
     out = {}
     for family in ("classifier", "gan"):
-        config, steps = QUICK_MODELS[family]
-        cfg = make_config(family, dataset="digits", output_dir=str(root / family), model_config=config, max_steps=steps,
-                          batch_size=32, report_to="none", checkpointing_steps=0, mixed_precision="no")  # fmt: skip
+        tiny = get_family(family).tiny
+        cfg = make_config(
+            family,
+            dataset="digits",
+            output_dir=str(root / family),
+            model_config=tiny.model_config,
+            max_steps=tiny.steps,
+            batch_size=32,
+            report_to="none",
+            checkpointing_steps=0,
+            mixed_precision="no",
+        )
         train(cfg)
         out[family] = str(root / family)
     return out

@@ -72,8 +72,29 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 import yaml
 
 HUB_TOKEN = "hf_test_token"
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".npy",
-                ".npz", ".pkl", ".h5", ".onnx", ".msgpack", ".zip", ".tar", ".gz", ".parquet", ".arrow")  # fmt: skip
+LFS_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".webp",
+    ".npy",
+    ".npz",
+    ".pkl",
+    ".h5",
+    ".onnx",
+    ".msgpack",
+    ".zip",
+    ".tar",
+    ".gz",
+    ".parquet",
+    ".arrow",
+)
 LFS_MIN_SIZE = 10 * 1024 * 1024  # bigger regular files go to LFS too
 REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -142,8 +163,14 @@ def _now() -> str:
 class HubError(Exception):
     """An error answer: status, message and the `X-Error-Code` the client maps to a typed error."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None,
-                 payload: dict | None = None):  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict | None = None,
+        payload: dict | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.code, self.headers = status, message, code, headers or {}
         self.payload = payload or {"error": message}
@@ -152,8 +179,9 @@ class HubError(Exception):
 class LocalHub:
     """In-memory Hub on http://127.0.0.1:{port}; use as a context manager or with start() / stop()."""
 
-    def __init__(self, port: int, token: str = HUB_TOKEN, user: str = "tester", orgs=(), verbose: bool = True,
-                 log_stream=None):  # fmt: skip
+    def __init__(
+        self, port: int, token: str = HUB_TOKEN, user: str = "tester", orgs=(), verbose: bool = True, log_stream=None
+    ):
         self.port, self.token, self.user, self.orgs = port, token, user, tuple(orgs)
         self.verbose, self.log_stream = verbose, log_stream  # log_stream None: sys.stderr at write time
         self.tree_page_size = 1000  # entries per /tree page, lower it to exercise pagination
@@ -177,8 +205,9 @@ class LocalHub:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
         self._server.daemon_threads = True  # idle keep-alive connections must not block stop()
         self._server.hub = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"LocalHub:{self.port}", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"LocalHub:{self.port}", daemon=True
+        )
         self._thread.start()
         self._log(f"listening on {self.url}")
         return self
@@ -225,8 +254,10 @@ class LocalHub:
             sha, history = repo["branches"][branch], []
             while sha is not None:
                 c = repo["commits"][sha]
-                history.append({k: c[k] for k in ("sha", "summary", "description", "parents", "date")}
-                               | {"files": sorted(c["files"])})  # fmt: skip
+                history.append(
+                    {k: c[k] for k in ("sha", "summary", "description", "parents", "date")}
+                    | {"files": sorted(c["files"])}
+                )
                 sha = c["parents"][0] if c["parents"] else None
             return history
 
@@ -252,7 +283,7 @@ class LocalHub:
         kind, status = None, 500
         try:
             body = self._read_body(h)
-            for method, pattern, name, route_kind, needs_token in ROUTES:
+            for method, pattern, name, route_kind, needs_token in ROUTES:  # noqa: B007  (used after the loop)
                 match = re.fullmatch(pattern, split.path)
                 if method == h.command and match:
                     kind = route_kind
@@ -277,8 +308,14 @@ class LocalHub:
                     if fault[1] <= 0:
                         del self._faults[kind]
                     raise HubError(fault[0], fault[2])
-            request = {"query": query, "body": body, "headers": h.headers, "authorized": sent_token is not None,
-                       "head": h.command == "HEAD", "raw_path": split.path}  # fmt: skip
+            request = {
+                "query": query,
+                "body": body,
+                "headers": h.headers,
+                "authorized": sent_token is not None,
+                "head": h.command == "HEAD",
+                "raw_path": split.path,
+            }
             status, headers, payload = getattr(self, "_ep_" + name)(request, **args)
         except HubError as e:
             status, payload = e.status, e.payload
@@ -326,13 +363,21 @@ class LocalHub:
         try:
             return json.loads(request["body"] or b"{}")
         except json.JSONDecodeError as e:
-            raise HubError(400, f"Invalid JSON body: {e}")
+            raise HubError(400, f"Invalid JSON body: {e}") from e
 
     # ---------------------------------------------------------------- repository state
     def _new_repo(self, repo_type: str, repo_id: str, private: bool) -> dict:
         attributes = "".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n" for s in LFS_SUFFIXES).encode()
-        repo = {"type": repo_type, "id": repo_id, "private": private, "created": _now(), "branches": {}, "tags": {},
-                "commits": {}, "lfs": {}}  # fmt: skip
+        repo = {
+            "type": repo_type,
+            "id": repo_id,
+            "private": private,
+            "created": _now(),
+            "branches": {},
+            "tags": {},
+            "commits": {},
+            "lfs": {},
+        }
         first = self._make_commit(repo, None, {".gitattributes": {"data": attributes, "lfs": None}}, "initial commit")
         repo["branches"]["main"] = first
         return repo
@@ -341,8 +386,14 @@ class LocalHub:
         self._counter += 1
         tree = sorted((p, self._blob_id(e)) for p, e in files.items())
         sha = hashlib.sha1(json.dumps([parent, summary, tree, self._counter, time.time_ns()]).encode()).hexdigest()
-        repo["commits"][sha] = {"sha": sha, "parents": [parent] if parent else [], "summary": summary,
-                                "description": description, "date": _now(), "files": files}  # fmt: skip
+        repo["commits"][sha] = {
+            "sha": sha,
+            "parents": [parent] if parent else [],
+            "summary": summary,
+            "description": description,
+            "date": _now(),
+            "files": files,
+        }
         return sha
 
     @staticmethod
@@ -381,7 +432,7 @@ class LocalHub:
         for path in sorted(files):
             if not path.startswith(base):
                 continue
-            parts = path[len(base):].split("/")
+            parts = path[len(base) :].split("/")
             for depth in range(1, len(parts)):
                 if depth > 1 and not recursive:
                     break
@@ -434,9 +485,23 @@ class LocalHub:
     def _ep_whoami(self, request):
         orgs = [{"type": "org", "name": o, "fullname": o, "roleInOrg": "admin"} for o in self.orgs]
         token_info = {"type": "access_token", "accessToken": {"displayName": "test token", "role": "write"}}
-        return 200, {}, {"type": "user", "id": uuid.uuid5(uuid.NAMESPACE_DNS, self.user).hex, "name": self.user,
-                         "fullname": self.user, "email": f"{self.user}@localhost", "emailVerified": True,
-                         "canPay": False, "isPro": False, "periodEnd": None, "orgs": orgs, "auth": token_info}  # fmt: skip
+        return (
+            200,
+            {},
+            {
+                "type": "user",
+                "id": uuid.uuid5(uuid.NAMESPACE_DNS, self.user).hex,
+                "name": self.user,
+                "fullname": self.user,
+                "email": f"{self.user}@localhost",
+                "emailVerified": True,
+                "canPay": False,
+                "isPro": False,
+                "periodEnd": None,
+                "orgs": orgs,
+                "auth": token_info,
+            },
+        )
 
     def _ep_agent_harnesses(self, request):
         return 200, {}, {"standardEnvVars": [], "harnesses": {}}
@@ -510,21 +575,41 @@ class LocalHub:
                     entry = self._file_entry(r, sha, path)
                     sibling |= {"size": entry["size"], "blobId": entry["oid"]}
                     if "lfs" in entry:
-                        sibling["lfs"] = {"size": entry["size"], "sha256": entry["lfs"]["oid"],
-                                          "pointerSize": entry["lfs"]["pointerSize"]}  # fmt: skip
+                        sibling["lfs"] = {
+                            "size": entry["size"],
+                            "sha256": entry["lfs"]["oid"],
+                            "pointerSize": entry["lfs"]["pointerSize"],
+                        }
                 siblings.append(sibling)
             card_data = card or {}
             library = card_data.get("library_name") or ("diffusers" if "model_index.json" in files else None)
             card_tags = card_data.get("tags") or []
             card_tags = [card_tags] if isinstance(card_tags, str) else card_tags
             license_ = card_data.get("license")
-            tags = [*card_tags, library, "safetensors" if any(p.endswith(".safetensors") for p in files) else None,
-                    f"license:{license_}" if isinstance(license_, str) else None, "region:us"]  # fmt: skip
-            info = {"_id": hashlib.sha1(repo.encode()).hexdigest()[:24], "id": repo, "author": repo.split("/")[0],
-                    "sha": sha, "lastModified": commit["date"], "createdAt": r["created"], "private": r["private"],
-                    "gated": False, "disabled": False, "downloads": 0, "likes": 0,
-                    "tags": list(dict.fromkeys(str(t) for t in tags if t)), "siblings": siblings, "spaces": [],
-                    "usedStorage": sum(len(e["data"]) for e in files.values())}  # fmt: skip
+            tags = [
+                *card_tags,
+                library,
+                "safetensors" if any(p.endswith(".safetensors") for p in files) else None,
+                f"license:{license_}" if isinstance(license_, str) else None,
+                "region:us",
+            ]
+            info = {
+                "_id": hashlib.sha1(repo.encode()).hexdigest()[:24],
+                "id": repo,
+                "author": repo.split("/")[0],
+                "sha": sha,
+                "lastModified": commit["date"],
+                "createdAt": r["created"],
+                "private": r["private"],
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": list(dict.fromkeys(str(t) for t in tags if t)),
+                "siblings": siblings,
+                "spaces": [],
+                "usedStorage": sum(len(e["data"]) for e in files.values()),
+            }
             if type == "model":
                 info |= {"modelId": repo, "library_name": library, "pipeline_tag": card_data.get("pipeline_tag")}
             if card is not None:
@@ -545,7 +630,7 @@ class LocalHub:
         if start + page_size < len(entries):  # GitHub-style Link header, followed as-is by `_paginate_pages`
             next_query = urlencode({**q, "cursor": start + page_size})
             headers["Link"] = f'<{self.url}{request["raw_path"]}?{next_query}>; rel="next"'
-        return 200, headers, entries[start:start + page_size]
+        return 200, headers, entries[start : start + page_size]
 
     def _ep_paths_info(self, request, type, repo, rev):
         content_type = request["headers"].get("Content-Type", "")
@@ -581,8 +666,15 @@ class LocalHub:
             sha, out = self._resolve(r, rev), []
             while sha:
                 c = r["commits"][sha]
-                out.append({"id": sha, "title": c["summary"], "message": c["description"], "date": c["date"],
-                            "authors": [{"user": self.user, "avatar": None}]})  # fmt: skip
+                out.append(
+                    {
+                        "id": sha,
+                        "title": c["summary"],
+                        "message": c["description"],
+                        "date": c["date"],
+                        "authors": [{"user": self.user, "avatar": None}],
+                    }
+                )
                 sha = c["parents"][0] if c["parents"] else None
         return 200, {}, out
 
@@ -599,8 +691,11 @@ class LocalHub:
         with self._lock:
             r = self._repo(request, type, repo)
             if branch not in r["branches"] or branch == "main":
-                raise HubError(404 if branch != "main" else 403, f"Cannot delete branch {branch}",
-                               code="RevisionNotFound" if branch != "main" else None)  # fmt: skip
+                raise HubError(
+                    404 if branch != "main" else 403,
+                    f"Cannot delete branch {branch}",
+                    code="RevisionNotFound" if branch != "main" else None,
+                )
             del r["branches"][branch]
         return 200, {}, {}
 
@@ -647,16 +742,29 @@ class LocalHub:
             for obj in body.get("objects", []):
                 oid, size = obj.get("oid"), obj.get("size")
                 if not (isinstance(oid, str) and re.fullmatch(r"[0-9a-f]{64}", oid) and isinstance(size, int)):
-                    objects.append({"oid": str(oid), "size": size if isinstance(size, int) else 0,
-                                    "error": {"code": 422, "message": "Invalid oid or size"}})  # fmt: skip
+                    objects.append(
+                        {
+                            "oid": str(oid),
+                            "size": size if isinstance(size, int) else 0,
+                            "error": {"code": 422, "message": "Invalid oid or size"},
+                        }
+                    )
                 elif oid in r["lfs"] and len(r["lfs"][oid]) == size:
                     objects.append({"oid": oid, "size": size})  # already stored: nothing to upload
                 else:
                     upload_id = uuid.uuid4().hex
                     self._uploads[upload_id] = ((type, repo), oid, size)
-                    objects.append({"oid": oid, "size": size, "authenticated": True, "actions": {
-                        "upload": {"href": f"{self.url}/lfs-upload/{upload_id}", "expires_in": 3600},
-                        "verify": {"href": f"{git_url}/verify", "header": {}}}})  # fmt: skip
+                    objects.append(
+                        {
+                            "oid": oid,
+                            "size": size,
+                            "authenticated": True,
+                            "actions": {
+                                "upload": {"href": f"{self.url}/lfs-upload/{upload_id}", "expires_in": 3600},
+                                "verify": {"href": f"{git_url}/verify", "header": {}},
+                            },
+                        }
+                    )
         return 200, {"Content-Type": "application/vnd.git-lfs+json"}, {"transfer": "basic", "objects": objects}
 
     def _ep_lfs_upload(self, request, upload_id):
@@ -666,8 +774,11 @@ class LocalHub:
                 raise HubError(403, "Unknown or expired upload URL")
             key, oid, size = self._uploads[upload_id]
             if len(data) != size or hashlib.sha256(data).hexdigest() != oid:
-                raise HubError(400, f"Uploaded content does not match oid/size: got {len(data)} bytes, sha256 "
-                                    f"{hashlib.sha256(data).hexdigest()}; expected {size} bytes, {oid}")  # fmt: skip
+                raise HubError(
+                    400,
+                    f"Uploaded content does not match oid/size: got {len(data)} bytes, sha256 "
+                    f"{hashlib.sha256(data).hexdigest()}; expected {size} bytes, {oid}",
+                )
             if key not in self.repos:
                 raise HubError(404, "Repository not found", code="RepoNotFound")
             self.repos[key]["lfs"][oid] = data
@@ -688,7 +799,7 @@ class LocalHub:
         try:
             lines = [json.loads(line) for line in request["body"].decode().splitlines() if line.strip()]
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise HubError(400, f"Invalid NDJSON commit payload: {e}")
+            raise HubError(400, f"Invalid NDJSON commit payload: {e}") from e
         if not lines or lines[0].get("key") != "header":
             raise HubError(400, "The commit payload must start with a header line")
         header = lines[0]["value"]
@@ -727,8 +838,11 @@ class LocalHub:
             sha = self._make_commit(r, head, files, header.get("summary") or "", header.get("description") or "")
             r["branches"][rev] = sha
         commit_url = f"{self.url}/{URL_PREFIX[type]}{repo}/commit/{sha}"
-        return 200, {}, {"success": True, "commitOid": sha, "commitUrl": commit_url, "hookOutput": "",
-                         "pullRequestUrl": None}  # fmt: skip
+        return (
+            200,
+            {},
+            {"success": True, "commitOid": sha, "commitUrl": commit_url, "hookOutput": "", "pullRequestUrl": None},
+        )
 
     def _ep_resolve(self, request, type, repo, rev, path):
         with self._lock:
@@ -738,8 +852,12 @@ class LocalHub:
         if entry is None:
             raise HubError(404, f"Entry not found: {path}", code="EntryNotFound", headers={"X-Repo-Commit": sha})
         data = entry["data"]
-        headers = {"X-Repo-Commit": sha, "Accept-Ranges": "bytes", "Content-Type": _content_type(path),
-                   "Content-Disposition": f'inline; filename="{quote(path.rsplit("/", 1)[-1])}"'}  # fmt: skip
+        headers = {
+            "X-Repo-Commit": sha,
+            "Accept-Ranges": "bytes",
+            "Content-Type": _content_type(path),
+            "Content-Disposition": f'inline; filename="{quote(path.rsplit("/", 1)[-1])}"',
+        }
         if entry["lfs"]:
             headers |= {"ETag": f'"{entry["lfs"]}"', "X-Linked-Etag": f'"{entry["lfs"]}"', "X-Linked-Size": len(data)}
         else:
@@ -751,7 +869,7 @@ class LocalHub:
             if start >= len(data):
                 raise HubError(416, "Range not satisfiable", headers={"Content-Range": f"bytes */{len(data)}"})
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            return 206, headers, data[start:end + 1]
+            return 206, headers, data[start : end + 1]
         headers["Content-Length"] = len(data)  # also on HEAD, where no body follows
         return 200, headers, data
 

@@ -1,32 +1,177 @@
-"""A test mixin every pipeline test class uses: save/load round trip and generator determinism.
+"""The checks every registered family's pipeline must pass, whatever the family (diffusers' PipelineTesterMixin in
+spirit). `tests/test_pipelines.py` runs them once per family in the registry, so a new family is checked the
+moment it registers; nothing here names a family.
 
-A test class sets `get_pipeline()` (a tiny pipeline with randomized weights) and `run(pipe, generator)`
-(one call returning a tensor); the mixin's tests then hold for every family.
+A family's tiny pipeline is built the way training builds it (its objective on `digits`, its `Tiny` config),
+then every parameter is moved off its initial value (`randomize_parameters`) so that no check passes because a
+layer starts as the identity.
+
+What is checked:
+    - save_pretrained / from_pretrained gives the same outputs, with safetensors weights only;
+    - `return_dict=False` gives the tuple of what `return_dict=True` holds;
+    - `output_type` "pil", "np" and "pt" give PIL images, `(B, H, W, C)` arrays and `(B, C, H, W)` tensors of the
+      same values;
+    - the same `generator` seed gives the same samples, another seed other samples;
+    - `latents=` gives the samples of the generator that drew them (`prepare_latents`), and latents of the wrong
+      shape a `UserInputError` that names the shape;
+    - `enable_model_cpu_offload(device="cpu")` (accelerate's hooks, on the CPU) gives the same outputs;
+    - input images of a shape the model cannot take are a `UserInputError`.
 """
 
+import inspect
+
+import numpy as np
+import PIL.Image
+import pytest
 import torch
+from accelerate import Accelerator
+
+from hf_genzoo.compat import reset_accelerate_state
+from hf_genzoo.data import load_data
+from hf_genzoo.errors import UserInputError
+from hf_genzoo.training import make_config
+
+from .conftest import randomize_parameters
+
+IMAGE_KINDS = ("images", "captioned_images")
+
+
+def tiny_pipeline(family):
+    """The family's pipeline as its objective builds it from its tiny config, weights randomized, eval mode."""
+    tiny = family.tiny
+    cfg = make_config(family.name, dataset=tiny.dataset, model_config=tiny.model_config, mixed_precision="no")
+    data = load_data(family.data_kind, tiny.dataset, "train", **family.objective.data_options(cfg))
+    try:
+        pipe = family.objective(cfg, data).pipeline(Accelerator(cpu=True))
+    finally:
+        reset_accelerate_state()
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            randomize_parameters(component, scale=0.05).eval()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _owns_latents(pipe) -> bool:
+    return "latents" in inspect.signature(pipe.__call__).parameters
 
 
 class PipelineTesterMixin:
-    def get_pipeline(self):
-        raise NotImplementedError
+    """Subclasses provide a `family` fixture (a registered `Family`) and get these tests for it."""
 
-    def run(self, pipe, generator: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError
+    batch_size = 2
 
-    def test_save_load_round_trip_gives_identical_outputs(self, tmp_path):
-        pipe = self.get_pipeline()
-        before = self.run(pipe, torch.Generator().manual_seed(0))
+    @pytest.fixture
+    def pipe(self, family):
+        return tiny_pipeline(family)
+
+    @pytest.fixture
+    def images(self, family, pipe):
+        """Input images for a family that takes images (none for one that samples)."""
+        if family.generative:
+            return None
+        options = family.data_options(pipe)
+        g = torch.Generator().manual_seed(0)
+        return torch.rand(
+            self.batch_size, options["channels"], options["resolution"], options["resolution"], generator=g
+        )
+
+    def call(self, family, pipe, images, seed=0, **kwargs):
+        """The pipeline's main call: sampling for a generative family, its images-in call for the others."""
+        if family.generative:
+            defaults = (
+                {"num_inference_steps": 3}
+                if "num_inference_steps" in inspect.signature(pipe.__call__).parameters
+                else {}
+            )
+            g = torch.Generator().manual_seed(seed)
+            return pipe(batch_size=self.batch_size, generator=g, **{**defaults, **kwargs})
+        if "output_type" not in inspect.signature(pipe.__call__).parameters:
+            kwargs.pop("output_type", None)
+        return pipe(images, **kwargs)
+
+    def values(self, out) -> torch.Tensor:
+        """The tensor an output holds: its images (or other samples), or a classifier's probabilities."""
+        out = out.probs if hasattr(out, "probs") else out.to_tuple()[0]
+        return out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
+
+    def test_save_load_round_trip_gives_identical_outputs(self, family, pipe, images, tmp_path):
+        before = self.values(self.call(family, pipe, images, output_type="pt"))
         pipe.save_pretrained(tmp_path)
         loaded = type(pipe).from_pretrained(tmp_path)
-        after = self.run(loaded, torch.Generator().manual_seed(0))
-        assert before.shape == after.shape
+        loaded.set_progress_bar_config(disable=True)
+        after = self.values(self.call(family, loaded, images, output_type="pt"))
         torch.testing.assert_close(before, after, rtol=0, atol=0)
         assert list(tmp_path.rglob("*.safetensors")), "weights must be saved as safetensors"
         assert not list(tmp_path.rglob("*.bin")), "no pickled weights"
 
-    def test_generator_determinism(self):
-        pipe = self.get_pipeline()
-        a = self.run(pipe, torch.Generator().manual_seed(0))
-        b = self.run(pipe, torch.Generator().manual_seed(0))
+    def test_return_dict_false_gives_a_tuple(self, family, pipe, images):
+        as_dict = self.call(family, pipe, images, output_type="pt")
+        as_tuple = self.call(family, pipe, images, output_type="pt", return_dict=False)
+        assert isinstance(as_tuple, tuple) and len(as_tuple) == len(as_dict.to_tuple())
+        for value, expected in zip(as_tuple, as_dict.to_tuple(), strict=True):
+            if isinstance(value, torch.Tensor):
+                torch.testing.assert_close(value, expected, rtol=0, atol=0)
+            else:
+                assert value == expected
+
+    def test_output_types(self, family, pipe, images):
+        if "output_type" not in inspect.signature(pipe.__call__).parameters:
+            pytest.skip(f"{type(pipe).__name__} returns no images")
+        pt = self.values(self.call(family, pipe, images, output_type="pt"))
+        as_np = self.call(family, pipe, images, output_type="np").to_tuple()[0]
+        assert isinstance(as_np, np.ndarray) and len(pt) == len(as_np) == self.batch_size
+        if family.data_kind in IMAGE_KINDS:  # numpy images are (B, H, W, C) in [0, 1], and PIL images exist
+            b, c, h, w = pt.shape
+            assert as_np.shape == (b, h, w, c) and 0 <= as_np.min() and as_np.max() <= 1
+            np.testing.assert_allclose(as_np, pt.permute(0, 2, 3, 1).numpy(), atol=1e-6)
+            pil = self.call(family, pipe, images, output_type="pil").images
+            assert len(pil) == b and all(isinstance(p, PIL.Image.Image) and p.size == (w, h) for p in pil)
+            np.testing.assert_array_equal(
+                np.asarray(pil[0]).reshape(h, w, c), (as_np[0] * 255).round().astype(np.uint8)
+            )
+        else:
+            np.testing.assert_allclose(as_np, pt.numpy(), atol=1e-6)
+        if type(pipe).__module__.startswith("hf_genzoo"):  # diffusers' own pipelines fall back to "np" with a warning
+            with pytest.raises(UserInputError, match="output_type"):
+                self.call(family, pipe, images, output_type="jpeg")
+
+    def test_generator_determinism(self, family, pipe, images):
+        if not family.generative:
+            pytest.skip(f"{family.name} does not sample")
+        a = self.values(self.call(family, pipe, images, seed=0, output_type="pt"))
+        b = self.values(self.call(family, pipe, images, seed=0, output_type="pt"))
+        c = self.values(self.call(family, pipe, images, seed=1, output_type="pt"))
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert not torch.equal(a, c)
+
+    def test_latents_are_the_samples_of_their_generator(self, family, pipe, images):
+        if not family.generative:
+            pytest.skip(f"{family.name} does not sample")
+        if not _owns_latents(pipe):
+            assert not type(pipe).__module__.startswith("hf_genzoo"), "every hf_genzoo sampling pipeline takes latents="
+            pytest.skip(f"{type(pipe).__name__} is diffusers' own and takes no latents")
+        latents = pipe.prepare_latents(self.batch_size, torch.Generator().manual_seed(0))
+        drawn = self.values(self.call(family, pipe, images, seed=0, output_type="pt"))
+        given = self.values(pipe(batch_size=self.batch_size, latents=latents, output_type="pt"))
+        torch.testing.assert_close(given, drawn, rtol=0, atol=0)
+        with pytest.raises(UserInputError, match=r"latents must have shape \(2, "):
+            pipe(batch_size=self.batch_size, latents=latents[:1], output_type="pt")
+
+    def test_model_cpu_offload_gives_the_same_outputs(self, family, pipe, images):
+        before = self.values(self.call(family, pipe, images, output_type="pt"))
+        pipe.enable_model_cpu_offload(device="cpu")
+        after = self.values(self.call(family, pipe, images, output_type="pt"))
+        assert any(hasattr(m, "_hf_hook") for m in pipe.components.values()), "accelerate's offload hooks are on"
+        torch.testing.assert_close(before, after, rtol=0, atol=0)
+
+    def test_a_wrong_input_shape_is_a_clear_error(self, family, pipe, images):
+        if family.generative:
+            pytest.skip(f"{family.name} takes latents, checked above")
+        with pytest.raises(UserInputError, match="images"):
+            pipe(torch.rand(2, 2, 5))  # a tensor of no image shape
+
+    def test_models_take_return_dict(self, family, pipe):
+        for component in pipe.components.values():
+            if isinstance(component, torch.nn.Module):
+                assert "return_dict" in inspect.signature(component.forward).parameters, type(component).__name__

@@ -7,14 +7,13 @@ import torch
 from hf_genzoo import AutoencoderPipeline, ConvAutoencoder, MLPAutoencoder
 
 from .conftest import randomize_parameters
-from .mixins import PipelineTesterMixin
 
 
 def _images(n=4, channels=1, size=8, seed=0):
     return torch.rand(n, channels, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-class TestMLPAutoencoderPipeline(PipelineTesterMixin):
+class TestMLPAutoencoderPipeline:
     def get_pipeline(self):
         torch.manual_seed(0)
         model = MLPAutoencoder(in_channels=1, sample_size=8, hidden_dim=32, mean=(0.3,), std=(0.4,))
@@ -40,7 +39,9 @@ class TestMLPAutoencoderPipeline(PipelineTesterMixin):
         x = _images(3)
         codes = pipe.encode(x)
         assert codes.shape == (3, 4)  # hidden_dim / 8
-        torch.testing.assert_close(pipe.decode(codes, output_type="pt").images, pipe.reconstruct(x, output_type="pt").images)
+        torch.testing.assert_close(
+            pipe.decode(codes, output_type="pt").images, pipe.reconstruct(x, output_type="pt").images
+        )
 
     def test_rgb_input_is_turned_into_the_models_grey(self):
         pipe = self.get_pipeline()
@@ -48,7 +49,7 @@ class TestMLPAutoencoderPipeline(PipelineTesterMixin):
         assert pipe.reconstruct(rgb, output_type="pt").images.shape == (1, 1, 8, 8)
 
 
-class TestConvAutoencoderPipeline(PipelineTesterMixin):
+class TestConvAutoencoderPipeline:
     def get_pipeline(self):
         torch.manual_seed(0)
         model = ConvAutoencoder(in_channels=3, sample_size=8, block_out_channels=(4, 8), latent_dim=6)

@@ -27,8 +27,17 @@ def test_autoencoder_benchmark_quick_mode_writes_its_table(tmp_path):
 def test_families_benchmark_quick_mode_writes_table_and_grids(tmp_path):
     _run("benchmarks/families.py", "--quick", "--families", "vae,flow", "--output_dir", str(tmp_path))
     table = (tmp_path / "families.md").read_text()
-    assert "| vae | " in table and "| flow | " in table and "(exact)" in table
-    assert {p.name for p in (tmp_path / "families").iterdir()} == {"vae.png", "flow_t0.7.png", "flow_t1.0.png"}
+    assert "| vae | " in table and "| flow | " in table and "(exact)" in table and "(ELBO bound; " in table
+    assert {p.name for p in (tmp_path / "families").iterdir()} == {"vae.png", "flow_t_0_7.png", "flow_t_1_0.png"}
+
+
+def test_gpu_smoke_quick_mode_runs_every_registered_family(tmp_path):
+    from hf_genzoo.family import families
+
+    _run("benchmarks/gpu_smoke.py", "--quick", "--output", str(tmp_path / "smoke.md"))
+    rows = json.loads((tmp_path / "smoke.json").read_text())
+    assert [r["family"] for r in rows] == list(families())
+    assert all(r["steps"] == 2 and r["sample_images_per_s"] > 0 and r["metrics"] for r in rows)
 
 
 def test_ddpm_benchmarks_quick_mode_write_their_tables(tmp_path):
@@ -43,8 +52,16 @@ def test_ddpm_benchmarks_quick_mode_write_their_tables(tmp_path):
 
 
 def test_trilemma_quick_mode_writes_table_plot_and_grids(tmp_path):
-    _run("benchmarks/trilemma.py", "--quick", "--num_samples", "64", "--work_dir", str(tmp_path / "models"),
-         "--output_dir", str(tmp_path / "out"))  # fmt: skip
+    _run(
+        "benchmarks/trilemma.py",
+        "--quick",
+        "--num_samples",
+        "64",
+        "--work_dir",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(tmp_path / "out"),
+    )
     table = (tmp_path / "out" / "trilemma.md").read_text()
     rows = json.loads((tmp_path / "out" / "trilemma.json").read_text())
     names = [r["name"] for r in rows]

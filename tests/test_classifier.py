@@ -11,7 +11,6 @@ from hf_genzoo.pipelines import ClassifierPipeline
 from hf_genzoo.training import make_config, train
 
 from .conftest import randomize_parameters
-from .mixins import PipelineTesterMixin
 
 TINY = dict(sample_size=8, num_classes=3, block_out_channels=(8, 16))
 
@@ -41,7 +40,7 @@ def test_a_side_the_pooling_cannot_take_says_what_works():
         ImageClassifier(num_classes=1)
 
 
-class TestClassifierPipeline(PipelineTesterMixin):
+class TestClassifierPipeline:
     def get_pipeline(self):
         return ClassifierPipeline(classifier=tiny_classifier())
 
@@ -52,7 +51,7 @@ class TestClassifierPipeline(PipelineTesterMixin):
     def test_labels_are_the_argmax_with_names(self):
         pipe = self.get_pipeline()
         x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-        out = pipe(x, batch_size=4)  # two chunks
+        out = pipe(x, max_batch_size=4)  # two chunks
         probs = F.softmax(pipe.classifier(x).logits, -1)
         torch.testing.assert_close(out.probs, probs)
         assert out.labels.tolist() == probs.argmax(-1).tolist()

@@ -18,8 +18,26 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "ae"
-    main(["train", "mlp_autoencoder", "--dataset", "digits", "--output_dir", str(out), "--epochs", "2",
-          "--batch_size", "64", "--model_config", "hidden_dim=32", "--report_to", "none", "--checkpointing_steps", "20"])  # fmt: skip
+    main(
+        [
+            "train",
+            "mlp_autoencoder",
+            "--dataset",
+            "digits",
+            "--output_dir",
+            str(out),
+            "--epochs",
+            "2",
+            "--batch_size",
+            "64",
+            "--model_config",
+            "hidden_dim=32",
+            "--report_to",
+            "none",
+            "--checkpointing_steps",
+            "20",
+        ]
+    )
     return out
 
 
@@ -33,8 +51,19 @@ def test_genzoo_train_writes_pipeline_card_metrics_checkpoints_and_pictures(trai
 
 
 def test_evaluate_prints_and_writes_r2(trained, tmp_path, capsys):
-    main(["evaluate", "--model", str(trained), "--dataset", "digits", "--noise", "gaussian:0.2",
-          "--output", str(tmp_path / "m.json")])  # fmt: skip
+    main(
+        [
+            "evaluate",
+            "--model",
+            str(trained),
+            "--dataset",
+            "digits",
+            "--noise",
+            "gaussian:0.2",
+            "--output",
+            str(tmp_path / "m.json"),
+        ]
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((tmp_path / "m.json").read_text())
     assert printed["images"] == 360 and -1 < printed["r2"] < 1 and "r2_noisy_input" in printed
@@ -44,11 +73,26 @@ def test_evaluate_prints_and_writes_r2(trained, tmp_path, capsys):
 
 
 def test_embed_and_reconstruct_draw_pictures(trained, tmp_path, capsys):
-    main(["embed", "--model", str(trained), "--dataset", "digits", "--num_images", "100", "--output_dir", str(tmp_path)])
+    main(
+        ["embed", "--model", str(trained), "--dataset", "digits", "--num_images", "100", "--output_dir", str(tmp_path)]
+    )
     assert PIL.Image.open(tmp_path / "embedding.png").size[0] > 500
     assert (tmp_path / "reconstructions.png").exists()
-    main(["reconstruct", "--model", str(trained), "--dataset", "digits", "--num_images", "8", "--noise", "mask:0.3",
-          "--output", str(tmp_path / "r.png")])  # fmt: skip
+    main(
+        [
+            "reconstruct",
+            "--model",
+            str(trained),
+            "--dataset",
+            "digits",
+            "--num_images",
+            "8",
+            "--noise",
+            "mask:0.3",
+            "--output",
+            str(tmp_path / "r.png"),
+        ]
+    )
     img = PIL.Image.open(tmp_path / "r.png")
     assert img.size[1] > 2.5 * img.size[0] / 8  # three rows: clean, corrupted, reconstructed
     assert "embedding.png" in capsys.readouterr().out
@@ -69,6 +113,17 @@ def test_bad_input_exits_with_a_message_not_a_traceback(tmp_path):
         main(["evaluate", "--model", str(tmp_path), "--dataset", "digits"])
 
 
+def test_only_user_errors_lose_their_traceback(monkeypatch):
+    import hf_genzoo.cli as cli_module
+
+    def bug(args):
+        raise ValueError("an internal bug, not a user's mistake")
+
+    monkeypatch.setattr(cli_module, "cmd_demo", bug)
+    with pytest.raises(ValueError, match="an internal bug"):  # not a SystemExit: the traceback stays
+        cli_module.main(["demo"])
+
+
 def _run(args, **kw):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(args, capture_output=True, text=True, cwd=kw.get("cwd", REPO), env=env, timeout=300)
@@ -80,14 +135,38 @@ def test_help_of_every_command():
     for cmd in ("reconstruct", "embed", "evaluate", "demo"):
         assert _run(["genzoo", cmd, "--help"]).returncode == 0
     train_help = _run(["genzoo", "train", "mlp_autoencoder", "--help"])
-    assert train_help.returncode == 0 and "--mixed_precision" in train_help.stdout and "default: 0.001" in train_help.stdout
+    assert (
+        train_help.returncode == 0
+        and "--mixed_precision" in train_help.stdout
+        and "default: 0.001" in train_help.stdout
+    )
 
 
 def test_accelerate_launch_of_the_script_is_the_same_training(tmp_path):
     out = tmp_path / "launched"
-    proc = _run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu",
-                 "scripts/train.py", "--model", "mlp_autoencoder", "--dataset", "digits", "--max_steps", "5",
-                 "--model_config", "hidden_dim=16", "--output_dir", str(out), "--report_to", "tensorboard"])  # fmt: skip
+    proc = _run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            "1",
+            "--cpu",
+            "scripts/train.py",
+            "--model",
+            "mlp_autoencoder",
+            "--dataset",
+            "digits",
+            "--max_steps",
+            "5",
+            "--model_config",
+            "hidden_dim=16",
+            "--output_dir",
+            str(out),
+            "--report_to",
+            "tensorboard",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "model_index.json").exists() and json.loads((out / "metrics.json").read_text())["steps"] == 5
     assert list((out / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs"
@@ -95,15 +174,29 @@ def test_accelerate_launch_of_the_script_is_the_same_training(tmp_path):
 
 def test_evaluate_and_embed_a_vae(tmp_path, capsys):
     out = tmp_path / "vae"
-    main(["train", "vae", "--dataset", "digits", "--output_dir", str(out), "--max_steps", "3", "--report_to", "none",
-          "--model_config", "latent_dim=2,block_out_channels=(8, 16)"])  # fmt: skip
+    main(
+        [
+            "train",
+            "vae",
+            "--dataset",
+            "digits",
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "3",
+            "--report_to",
+            "none",
+            "--model_config",
+            "latent_dim=2,block_out_channels=(8, 16)",
+        ]
+    )
     capsys.readouterr()
     main(["evaluate", "--model", str(out), "--dataset", "digits"])
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["images"] == 360 and metrics["nelbo"] > 0 and metrics["bits_per_dim"] > 0
     main(["embed", "--model", str(out), "--dataset", "digits", "--num_images", "50", "--output_dir", str(tmp_path)])
     assert (tmp_path / "embedding.png").exists()
-    with pytest.raises(SystemExit, match="evaluates autoencoders"):
+    with pytest.raises(SystemExit, match="a VAE is not a denoiser"):
         main(["evaluate", "--model", str(out), "--dataset", "digits", "--noise", "mask:0.2"])
 
 
@@ -122,8 +215,24 @@ def test_genzoo_train_of_every_family_writes_a_loadable_pipeline(tmp_path, famil
     from hf_genzoo.hub.loading import load_pipeline
 
     out = tmp_path / family
-    main(["train", family, "--dataset", "digits", "--output_dir", str(out), "--max_steps", "2", "--report_to", "none",
-          "--model_config", model_config, "--batch_size", "32"])  # fmt: skip
+    main(
+        [
+            "train",
+            family,
+            "--dataset",
+            "digits",
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            "--report_to",
+            "none",
+            "--model_config",
+            model_config,
+            "--batch_size",
+            "32",
+        ]
+    )
     pipe = load_pipeline(str(out))
     assert type(pipe).__module__.startswith("hf_genzoo.pipelines")
     assert json.loads((out / "metrics.json").read_text())["steps"] == 2
@@ -151,30 +260,50 @@ def test_every_family_trains_on_rgb_cifar100(tmp_path, monkeypatch, family, mode
     _write_cifar100_like(tmp_path, n_train=8, n_test=4)
     monkeypatch.setattr(sources, "CIFAR100_HUB_ID", str(tmp_path))  # the Hub id, pointed at a local copy
     out = tmp_path / family
-    main(["train", family, "--dataset", "cifar100", "--output_dir", str(out), "--max_steps", "1", "--batch_size", "4",
-          "--report_to", "none", "--model_config", model_config])  # fmt: skip
+    main(
+        [
+            "train",
+            family,
+            "--dataset",
+            "cifar100",
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "1",
+            "--batch_size",
+            "4",
+            "--report_to",
+            "none",
+            "--model_config",
+            model_config,
+        ]
+    )
     model = next(m for m in load_pipeline(str(out)).components.values() if m is not None)
     assert (model.config.get("in_channels") or model.config.get("out_channels")) == 3
     assert model.config.sample_size == 32
 
 
 def test_sample_images_draws_from_every_generative_family_deterministically():
-    from hf_genzoo.samplers import sample_images
     from hf_genzoo.models import VAE, Flow, Generator
     from hf_genzoo.pipelines import FlowPipeline, GANPipeline, VAEPipeline
+    from hf_genzoo.samplers import sample_images
 
     torch.manual_seed(0)
     pipes = {
         "vae": VAEPipeline(vae=VAE(sample_size=8, block_out_channels=(8, 16), latent_dim=2).eval()),
-        "gan": GANPipeline(generator=Generator(out_channels=1, sample_size=8, block_out_channels=(8, 16), latent_dim=4)),
-        "flow": FlowPipeline(flow=Flow(in_channels=1, sample_size=8, num_levels=2, steps_per_level=2, hidden_channels=8)),
+        "gan": GANPipeline(
+            generator=Generator(out_channels=1, sample_size=8, block_out_channels=(8, 16), latent_dim=4)
+        ),
+        "flow": FlowPipeline(
+            flow=Flow(in_channels=1, sample_size=8, num_levels=2, steps_per_level=2, hidden_channels=8)
+        ),
     }
     for name, pipe in pipes.items():
         pipe.set_progress_bar_config(disable=True)
         kw = {"temperature": 0.7} if name == "flow" else {}
-        a, steps = sample_images(pipe, 5, torch.Generator().manual_seed(1), 2, **kw)
-        b, _ = sample_images(pipe, 5, torch.Generator().manual_seed(1), 2, **kw)
-        assert a.shape == (5, 1, 8, 8) and steps is None, name
+        a = sample_images(pipe, 5, torch.Generator().manual_seed(1), 2, **kw)
+        b = sample_images(pipe, 5, torch.Generator().manual_seed(1), 2, **kw)
+        assert a.shape == (5, 1, 8, 8), name
         assert 0 <= a.min() and a.max() <= 1, name
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
         assert not torch.equal(a[0], a[2]), name  # the second batch continues the generator

@@ -10,7 +10,7 @@ from datasets import ClassLabel, Dataset, Features, Image, Value
 
 import hf_genzoo.data.sources as sources
 import hf_genzoo.data.tensorize as tensorize
-from hf_genzoo.data import BadImageError, load_images, make_loader, parse_corruption
+from hf_genzoo.data import BadFileError, load_images, make_loader, parse_corruption
 from hf_genzoo.data.batches import EpochShuffleSampler
 
 
@@ -43,16 +43,21 @@ def test_tensorizing_happens_once_then_the_cache_is_memory_mapped(monkeypatch):
 def _write_cifar100_like(folder, n_train=6, n_test=4):
     """Parquet files in the schema of the Hub's uoft-cs/cifar100: img, fine_label, coarse_label."""
     rng = np.random.default_rng(0)
-    features = Features({
-        "img": Image(),
-        "fine_label": ClassLabel(names=[f"fine{i}" for i in range(100)]),
-        "coarse_label": ClassLabel(names=[f"coarse{i}" for i in range(20)]),
-    })  # fmt: skip
+    features = Features(
+        {
+            "img": Image(),
+            "fine_label": ClassLabel(names=[f"fine{i}" for i in range(100)]),
+            "coarse_label": ClassLabel(names=[f"coarse{i}" for i in range(20)]),
+        }
+    )
     arrays = {}
     for split, n in (("train", n_train), ("test", n_test)):
         imgs = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
-        rows = {"img": [{"bytes": _png(a), "path": None} for a in imgs],
-                "fine_label": list(range(n)), "coarse_label": [i % 20 for i in range(n)]}  # fmt: skip
+        rows = {
+            "img": [{"bytes": _png(a), "path": None} for a in imgs],
+            "fine_label": list(range(n)),
+            "coarse_label": [i % 20 for i in range(n)],
+        }
         Dataset.from_dict(rows, features=features).to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
         arrays[split] = imgs
     return arrays
@@ -76,8 +81,10 @@ def test_unknown_dataset_lists_the_known_ones():
 
 def test_missing_column_lists_the_columns(tmp_path):
     path = tmp_path / "pictures.parquet"
-    Dataset.from_dict({"picture": [{"bytes": _png(np.zeros((4, 4), np.uint8)), "path": None}], "y": [0]},
-                      features=Features({"picture": Image(), "y": Value("int64")})).to_parquet(str(path))  # fmt: skip
+    Dataset.from_dict(
+        {"picture": [{"bytes": _png(np.zeros((4, 4), np.uint8)), "path": None}], "y": [0]},
+        features=Features({"picture": Image(), "y": Value("int64")}),
+    ).to_parquet(str(path))
     with pytest.raises(ValueError, match=r"no column 'image'; its columns are \['picture', 'y'\]"):
         load_images(str(path), image_column="image")
     with pytest.raises(ValueError, match=r"no label column 'label'"):
@@ -89,7 +96,9 @@ def _imagefolder(root, bad: bool):
     for cls in ("cat", "dog"):
         (root / cls).mkdir(parents=True)
         for i in range(2):
-            PIL.Image.fromarray(np.full((6, 10, 3), 40 * i + (cls == "dog") * 100, np.uint8)).save(root / cls / f"{i}.png")
+            PIL.Image.fromarray(np.full((6, 10, 3), 40 * i + (cls == "dog") * 100, np.uint8)).save(
+                root / cls / f"{i}.png"
+            )
     if bad:
         (root / "dog" / "broken.png").write_bytes(b"this is not a png")
     return root
@@ -97,7 +106,7 @@ def _imagefolder(root, bad: bool):
 
 def test_unreadable_files_are_named_or_skipped_and_counted(tmp_path):
     root = _imagefolder(tmp_path / "pets", bad=True)
-    with pytest.raises(BadImageError, match=r"1 unreadable image file(.|\n)*broken\.png(.|\n)*--skip_bad_files"):
+    with pytest.raises(BadFileError, match=r"1 unreadable image file(.|\n)*broken\.png(.|\n)*--skip_bad_files"):
         load_images(f"imagefolder:{root}", "train")
     data = load_images(f"imagefolder:{root}", "train", skip_bad_files=True)
     assert len(data) == 4 and data.n_skipped == 1

@@ -26,7 +26,6 @@ from hf_genzoo.training import make_config, train
 from hf_genzoo.training.flow import EVAL_NOISE_SEED, FlowObjective
 
 from .conftest import randomize_parameters
-from .mixins import PipelineTesterMixin
 
 TINY = dict(num_levels=2, steps_per_level=2, hidden_channels=8)
 
@@ -88,8 +87,9 @@ def test_multiscale_flow_is_invertible_with_autograd_log_det(in_channels):
     torch.manual_seed(0)
     flow = perturb(Flow(in_channels=in_channels, sample_size=4, **TINY).double())
     z = torch.randn(1, flow.num_dims, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    x, ld_forward = flow(z)
-    assert x.shape == (1, in_channels, 4, 4)
+    x, ld_forward = flow(z, return_dict=False)  # the flow contract: (x, log_det)
+    out = flow(z)  # the typed output holds the same
+    assert x.shape == (1, in_channels, 4, 4) and torch.equal(out.sample, x) and torch.equal(out.log_det, ld_forward)
     z_back, ld_inverse = flow.inverse(x)
     torch.testing.assert_close(z_back, z, rtol=0, atol=1e-4)
     torch.testing.assert_close(flow(x, inverse=True)[0], z_back, rtol=0, atol=0)
@@ -107,7 +107,7 @@ def test_flow_round_trip_at_supported_resolutions(channels, size, levels):
     y = flow.uniform_dequantize(images)
     z, ld = flow.inverse(y)
     assert z.shape == (2, channels * size * size) and ld.shape == (2,)
-    x, ld_forward = flow(z)
+    x, ld_forward = flow(z, return_dict=False)
     torch.testing.assert_close(x, y, rtol=0, atol=1e-6)
     torch.testing.assert_close(ld_forward, -ld, rtol=0, atol=1e-6)
 
@@ -165,24 +165,28 @@ def test_actnorm_initializes_from_data_not_in_init(tmp_path):
     flow.save_pretrained(tmp_path)
     loaded = Flow.from_pretrained(tmp_path)
     assert all(bool(m.initialized) for m in loaded.modules() if isinstance(m, ActNorm))
-    torch.testing.assert_close(loaded.log_prob(images[:4], torch.Generator().manual_seed(2)),
-                               flow.log_prob(images[:4], torch.Generator().manual_seed(2)), rtol=0, atol=0)  # fmt: skip
+    torch.testing.assert_close(
+        loaded.log_prob(images[:4], torch.Generator().manual_seed(2)),
+        flow.log_prob(images[:4], torch.Generator().manual_seed(2)),
+        rtol=0,
+        atol=0,
+    )
 
 
-class TestFlowPipeline(PipelineTesterMixin):
+class TestFlowPipeline:
     def get_pipeline(self):
         torch.manual_seed(0)
         return FlowPipeline(flow=perturb(Flow(sample_size=8, **TINY)))
 
     def run(self, pipe, generator):
-        return pipe(num_images=3, generator=generator, output_type="pt").images
+        return pipe(batch_size=3, generator=generator, output_type="pt").images
 
     def test_temperature_zero_is_the_image_of_zero(self):
         pipe = self.get_pipeline()
-        a = pipe(num_images=2, temperature=0.0, generator=torch.Generator().manual_seed(0), output_type="pt").images
-        b = pipe(num_images=2, temperature=0.0, generator=torch.Generator().manual_seed(1), output_type="pt").images
+        a = pipe(batch_size=2, temperature=0.0, generator=torch.Generator().manual_seed(0), output_type="pt").images
+        b = pipe(batch_size=2, temperature=0.0, generator=torch.Generator().manual_seed(1), output_type="pt").images
         torch.testing.assert_close(a, b, rtol=0, atol=0)
-        expected = pipe.flow.to_pixels(pipe.flow(torch.zeros(2, 64))[0])
+        expected = pipe.flow.to_pixels(pipe.flow(torch.zeros(2, 64)).sample)
         torch.testing.assert_close(a, expected, rtol=0, atol=0)
         sampled = self.run(pipe, torch.Generator().manual_seed(0))
         assert (sampled[0] - sampled[1]).abs().max() > 1e-3
@@ -200,18 +204,22 @@ class TestFlowPipeline(PipelineTesterMixin):
         for images in (arr, pils, tensor, tensor.float() / 255):
             torch.testing.assert_close(pipe.log_prob(images, seeded()), expected, rtol=0, atol=1e-5)
         torch.testing.assert_close(
-            pipe.bits_per_dim(arr, seeded(), batch_size=2), -expected / (64 * math.log(2)), rtol=0, atol=1e-6
+            pipe.bits_per_dim(arr, seeded(), max_batch_size=2), -expected / (64 * math.log(2)), rtol=0, atol=1e-6
         )
 
     def test_output_types_and_bad_arguments(self):
         pipe = self.get_pipeline()
-        images = pipe(num_images=2, generator=torch.Generator().manual_seed(0)).images
+        images = pipe(batch_size=2, generator=torch.Generator().manual_seed(0)).images
         assert len(images) == 2 and images[0].size == (8, 8)
-        assert pipe(num_images=2, output_type="np").images.shape == (2, 8, 8, 1)
+        assert pipe(batch_size=2, output_type="np").images.shape == (2, 8, 8, 1)
         with pytest.raises(ValueError, match="temperature"):
             pipe(temperature=-1.0)
-        with pytest.raises(ValueError, match="num_images"):
-            pipe(num_images=0)
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            pipe(batch_size=0)
+        with pytest.warns(FutureWarning, match="num_images"):  # the old name still works
+            assert pipe(num_images=3, output_type="pt").images.shape == (3, 1, 8, 8)
+        with pytest.warns(FutureWarning, match="sample is deprecated"):
+            assert pipe.sample(2, temperature=0.5, output_type="pt").images.shape == (2, 1, 8, 8)
 
 
 def test_objective_refuses_noise():
@@ -222,8 +230,9 @@ def test_objective_refuses_noise():
 
 def test_training_lowers_test_bits_per_dim(tiny_train_kwargs):
     model_config = "num_levels=2,steps_per_level=2,hidden_channels=16"
-    cfg = make_config("flow", **{**tiny_train_kwargs, "batch_size": 64}, epochs=2, model_config=model_config,
-                      lr_warmup_steps=5)  # fmt: skip
+    cfg = make_config(
+        "flow", **{**tiny_train_kwargs, "batch_size": 64}, epochs=2, model_config=model_config, lr_warmup_steps=5
+    )
     test = torch.from_numpy(np.array(load_images("digits", "test").images))  # (360, 1, 8, 8) uint8
 
     def test_bpd(flow_or_pipe) -> torch.Tensor:
@@ -233,8 +242,10 @@ def test_training_lowers_test_bits_per_dim(tiny_train_kwargs):
     # the same start as training: seeded weights, actnorms initialized from the first training images
     torch.manual_seed(cfg.seed)
     untrained = Flow(in_channels=1, sample_size=8, num_levels=2, steps_per_level=2, hidden_channels=16)
-    untrained.initialize(torch.from_numpy(np.array(load_images("digits", "train").images[:512])),
-                         generator=torch.Generator().manual_seed(cfg.seed))  # fmt: skip
+    untrained.initialize(
+        torch.from_numpy(np.array(load_images("digits", "train").images[:512])),
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     before = test_bpd(untrained.eval())
 
     result = train(cfg)

@@ -11,14 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import hf_genzoo.training.gan  # noqa: F401  (registers "gan")
-from hf_genzoo.data import ImageData
+from hf_genzoo.data import TensorData
 from hf_genzoo.models.gan import Discriminator, Generator
 from hf_genzoo.pipelines.gan import GANPipeline, slerp
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.gan import GANObjective, build_models, discriminator_loss, generator_loss
 
 from .conftest import randomize_parameters
-from .mixins import PipelineTesterMixin
 
 TINY = dict(sample_size=8, block_out_channels=(8, 16))
 
@@ -42,7 +41,7 @@ def test_shapes_at_supported_resolutions(size):
 
 
 def test_unsupported_resolution_names_the_ones_that_work():
-    with pytest.raises(ValueError, match=r"divisible by 4 \(4, 8, 12, 16.*--resolution 28"):
+    with pytest.raises(ValueError, match=r"divisible by 4 \(4, 8, 12, 16.*Use --resolution 32 \(or 28\)"):
         Generator(sample_size=30)
     with pytest.raises(ValueError, match="divisible by 8"):
         Discriminator(sample_size=28, block_out_channels=(16, 32, 64))
@@ -100,7 +99,7 @@ def test_losses_match_the_closed_forms():
 
 def _tiny_data(n=16, size=8, seed=0):
     images = np.random.default_rng(seed).integers(0, 256, size=(n, 1, size, size), dtype=np.uint8)
-    return ImageData(images=images, labels=None, label_names=None, name="random", split="train")
+    return TensorData({"pixel_values": images}, "images", {}, "random", "train")
 
 
 def test_one_training_step_updates_both_models_and_leaves_no_gradient_in_d(tmp_path):
@@ -119,26 +118,28 @@ def test_one_training_step_updates_both_models_and_leaves_no_gradient_in_d(tmp_p
         optimizers[name].step()
         optimizers[name].zero_grad(set_to_none=True)
         if name == "discriminator":
-            assert all(torch.equal(a, b) for a, b in zip(g0, g.parameters())), "the D step must not move G"
+            assert all(torch.equal(a, b) for a, b in zip(g0, g.parameters(), strict=True)), "the D step must not move G"
             d1 = [p.detach().clone() for p in d.parameters()]
         else:
             assert all(p.grad is None for p in d.parameters()), "G's loss must leave no gradient in D"
-            assert all(torch.equal(a, b) for a, b in zip(d1, d.parameters())), "the G step must not move D"
+            assert all(torch.equal(a, b) for a, b in zip(d1, d.parameters(), strict=True)), "the G step must not move D"
     assert names == ["discriminator", "generator"]
     assert all(p.requires_grad for p in d.parameters())
-    assert all(not torch.equal(a, b) for a, b in zip(d0, d.parameters()))
-    assert all(not torch.equal(a, b) for a, b in zip(g0, g.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d0, d.parameters(), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(g0, g.parameters(), strict=True))
     assert optimizers["generator"].param_groups[0]["betas"] == (0.5, 0.999)
     assert optimizers["generator"].param_groups[0]["lr"] == 2e-4
 
 
 def test_model_config_goes_to_the_models_that_take_it():
-    cfg = make_config("gan", model_config="block_out_channels=(8, 16),latent_dim=6,spectral_norm=True,"
-                      "generator_block_out_channels=(4, 8)")  # fmt: skip
+    cfg = make_config(
+        "gan",
+        model_config="block_out_channels=(8, 16),latent_dim=6,spectral_norm=True,generator_block_out_channels=(4, 8)",
+    )
     g, d = build_models(cfg, channels=3, resolution=8)
     assert (g.config.out_channels, g.config.latent_dim, tuple(g.config.block_out_channels)) == (3, 6, (4, 8))
     assert (d.config.in_channels, tuple(d.config.block_out_channels), d.config.spectral_norm) == (3, (8, 16), True)
-    with pytest.raises(ValueError, match=r"no GAN option\(s\) \['hidden_dim'\]"):
+    with pytest.raises(ValueError, match=r"no option\(s\) \['hidden_dim'\]; Generator takes \[.*latent_dim"):
         build_models(make_config("gan", model_config="hidden_dim=3"), 1, 8)
     with pytest.raises(ValueError, match="discriminator_latent_dim"):
         build_models(make_config("gan", model_config="discriminator_latent_dim=3"), 1, 8)
@@ -147,7 +148,7 @@ def test_model_config_goes_to_the_models_that_take_it():
 # --- pipeline
 
 
-class TestGANPipeline(PipelineTesterMixin):
+class TestGANPipeline:
     def get_pipeline(self, spectral_norm=False):
         g, d = tiny_pair(spectral_norm)
         return GANPipeline(generator=g, discriminator=d)

@@ -36,15 +36,28 @@ TINY = {
 
 def tiny_run(tmp_path, model: str, steps: int = 20, **kw):
     out = tmp_path / model
-    cfg = make_config(model, dataset="digits", output_dir=str(out), batch_size=32, max_steps=steps, report_to="none",
-                      checkpointing_steps=0, model_config=TINY[model], mixed_precision="no", **kw)  # fmt: skip
+    cfg = make_config(
+        model,
+        dataset="digits",
+        output_dir=str(out),
+        batch_size=32,
+        max_steps=steps,
+        report_to="none",
+        checkpointing_steps=0,
+        model_config=TINY[model],
+        mixed_precision="no",
+        **kw,
+    )
     train(cfg)
     return out
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
-            if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def card_metadata(text: str) -> dict:
@@ -71,14 +84,20 @@ def test_push_then_load_by_repo_id_gives_identical_samples(hub, vae_dir, capsys)
     assert folder_digest(vae_dir) == before  # pushing only reads the folder
 
     files = hub.stored_files("tester/vae-digits")
-    assert {"model_index.json", "README.md", "sample.png", "metrics.json", "vae/config.json",
-            "vae/diffusion_pytorch_model.safetensors"} <= set(files)  # fmt: skip
+    assert {
+        "model_index.json",
+        "README.md",
+        "sample.png",
+        "metrics.json",
+        "vae/config.json",
+        "vae/diffusion_pytorch_model.safetensors",
+    } <= set(files)
     assert not any(name.startswith(("checkpoints/", "logs/", "samples/")) for name in files)
     assert files["vae/diffusion_pytorch_model.safetensors"]["lfs"] and not files["model_index.json"]["lfs"]
 
     local, remote = VAEPipeline.from_pretrained(vae_dir), VAEPipeline.from_pretrained("tester/vae-digits")
-    a = local.sample(4, generator=torch.Generator().manual_seed(0), output_type="np").images
-    b = remote.sample(4, generator=torch.Generator().manual_seed(0), output_type="np").images
+    a = local(4, generator=torch.Generator().manual_seed(0), output_type="np").images
+    b = remote(4, generator=torch.Generator().manual_seed(0), output_type="np").images
     np.testing.assert_array_equal(a, b)
     assert isinstance(load_pipeline("tester/vae-digits"), VAEPipeline)
     assert hub.commits("tester/vae-digits")[0]["summary"] == "first"
@@ -101,8 +120,9 @@ def test_the_card_has_metadata_model_index_and_a_usage_snippet_that_runs(hub, va
     snippet = first_python_block(card)
     assert 'from_pretrained("tester/vae-card")' in snippet and len(snippet.strip().splitlines()) <= 4
     env = {**__import__("os").environ, "HF_HUB_OFFLINE": "0", "HF_TOKEN": HUB_TOKEN, "HF_HUB_CACHE": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", snippet + "\nprint(len(samples))"], capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet + "\nprint(len(samples))"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("16")
 
@@ -132,7 +152,7 @@ def test_a_branch_revision_and_the_offline_cache(hub, tmp_path, monkeypatch):
     with pytest.raises(RevisionNotFoundError):
         FlowPipeline.from_pretrained("tester/flow-branch", revision="nope")
     pipe = FlowPipeline.from_pretrained("tester/flow-branch", revision="dev")
-    a = pipe.sample(2, generator=torch.Generator().manual_seed(0), output_type="np").images
+    a = pipe(2, generator=torch.Generator().manual_seed(0), output_type="np").images
     # offline: the second load comes from the cache, without a single request
     from huggingface_hub import constants
 
@@ -140,7 +160,7 @@ def test_a_branch_revision_and_the_offline_cache(hub, tmp_path, monkeypatch):
     requests = hub.request_count
     again = FlowPipeline.from_pretrained("tester/flow-branch", revision="dev")
     assert hub.request_count == requests
-    np.testing.assert_array_equal(a, again.sample(2, generator=torch.Generator().manual_seed(0), output_type="np").images)
+    np.testing.assert_array_equal(a, again(2, generator=torch.Generator().manual_seed(0), output_type="np").images)
 
 
 def test_a_missing_repo_gives_the_librarys_typed_error(hub):
@@ -209,8 +229,10 @@ def test_a_ddpm_goes_up_and_comes_back_with_stock_diffusers(hub, tmp_path):
     assert meta["tags"][:2] == ["hf-genzoo", "ddpm"]
     local, remote = DDPMPipeline.from_pretrained(out), DDPMPipeline.from_pretrained("tester/ddpm-digits")
     kw = dict(batch_size=2, num_inference_steps=5, output_type="np")
-    np.testing.assert_array_equal(local(generator=torch.Generator().manual_seed(0), **kw).images,
-                                  remote(generator=torch.Generator().manual_seed(0), **kw).images)  # fmt: skip
+    np.testing.assert_array_equal(
+        local(generator=torch.Generator().manual_seed(0), **kw).images,
+        remote(generator=torch.Generator().manual_seed(0), **kw).images,
+    )
 
 
 PORTABLE_CHECK = """
@@ -233,10 +255,20 @@ def test_portable_repos_load_with_diffusers_alone(hub, tmp_path, family, pipelin
     index = json.loads(Path(hf_hub_download(repo, "model_index.json")).read_text())
     assert index["_class_name"] == ["pipeline", pipeline] and "pipeline.py" in files
     assert all(f"{name}/{index[name][0]}.py" in files for name in index if not name.startswith("_") and index[name][0])
-    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "0", "HF_TOKEN": HUB_TOKEN, "HF_HUB_CACHE": str(tmp_path / "c"),
-           "HF_MODULES_CACHE": str(tmp_path / "modules")}  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", PORTABLE_CHECK, repo, pipeline, str(tmp_path / "x.npy")],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    env = {
+        **__import__("os").environ,
+        "HF_HUB_OFFLINE": "0",
+        "HF_TOKEN": HUB_TOKEN,
+        "HF_HUB_CACHE": str(tmp_path / "c"),
+        "HF_MODULES_CACHE": str(tmp_path / "modules"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", PORTABLE_CHECK, repo, pipeline, str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     local = load_pipeline(str(out))
     expected = local(2, generator=torch.Generator().manual_seed(0), output_type="np").images
@@ -244,4 +276,6 @@ def test_portable_repos_load_with_diffusers_alone(hub, tmp_path, family, pipelin
     # hf_genzoo reads the portable repo with its own classes, running none of the repo's code
     ours = load_pipeline(repo)
     assert type(ours) is type(local)
-    np.testing.assert_array_equal(ours(2, generator=torch.Generator().manual_seed(0), output_type="np").images, expected)
+    np.testing.assert_array_equal(
+        ours(2, generator=torch.Generator().manual_seed(0), output_type="np").images, expected
+    )

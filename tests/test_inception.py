@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from hf_genzoo import cli
-from hf_genzoo.metrics import frechet_distance, kernel_distance
-from hf_genzoo.metrics import inception
+from hf_genzoo.metrics import frechet_distance, inception, kernel_distance
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch_fidelity") is None,
-                                reason="torch-fidelity is not installed (pip install --no-deps torch-fidelity)")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("torch_fidelity") is None,
+    reason="torch-fidelity is not installed (pip install --no-deps torch-fidelity)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,9 @@ def test_fid_kid_of_a_set_against_itself_and_a_shifted_set(weights):
     assert shifted["FID"] > 1e-3 and shifted["KID"] > same["KID"]
     fake = inception.inception_features(_images(2, n=8, shift=0.4), path)
     assert shifted["FID"] == pytest.approx(frechet_distance(reference["features"], fake), rel=1e-9)
-    assert shifted["KID"] == pytest.approx(kernel_distance(reference["features"], fake, subset_size=8)["mean"], rel=1e-9)
+    assert shifted["KID"] == pytest.approx(
+        kernel_distance(reference["features"], fake, subset_size=8)["mean"], rel=1e-9
+    )
 
 
 def test_missing_weights_file_says_which(tmp_path):
@@ -74,8 +77,23 @@ def test_missing_weights_file_says_which(tmp_path):
 def test_genzoo_evaluate_reports_fid_and_kid_beside_the_local_scores(weights, tiny_models, tmp_path):
     path, _ = weights
     out = tmp_path / "m.json"
-    cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--classifier", tiny_models["classifier"],
-              "--num_samples", "16", "--inception_weights", path, "--output", str(out)])  # fmt: skip
+    cli.main(
+        [
+            "evaluate",
+            "--model",
+            tiny_models["gan"],
+            "--dataset",
+            "digits",
+            "--classifier",
+            tiny_models["classifier"],
+            "--num_samples",
+            "16",
+            "--inception_weights",
+            path,
+            "--output",
+            str(out),
+        ]
+    )
     result = json.loads(out.read_text())
     assert result["FID"] > 0 and isinstance(result["KID"], float) and result["KID_std"] >= 0
     assert isinstance(result["FD_local"], float)  # the local scores are still there

@@ -115,7 +115,7 @@ def _mmd2_unbiased_loop(x, y, degree=3, gamma=None, coef0=1.0):
     gamma = 1.0 / len(x[0]) if gamma is None else gamma
 
     def k(a, b):
-        return (gamma * sum(ai * bi for ai, bi in zip(a, b)) + coef0) ** degree
+        return (gamma * sum(ai * bi for ai, bi in zip(a, b, strict=True)) + coef0) ** degree
 
     m, n = len(x), len(y)
     kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
@@ -204,7 +204,7 @@ def test_precision_recall_reject_too_large_k():
 def _density_coverage_loop(real, fake, k):
     """Naeem et al. 2020, eqs. (3) and (4), one distance at a time; open balls as in the authors' code."""
     radii = [sorted(math.dist(r, other) for other in real)[k] for r in real]  # index 0 is the point itself
-    in_ball = [[math.dist(f, r) < radius for r, radius in zip(real, radii)] for f in fake]  # (M, N)
+    in_ball = [[math.dist(f, r) < radius for r, radius in zip(real, radii, strict=True)] for f in fake]  # (M, N)
     density = sum(map(sum, in_ball)) / (k * len(fake))
     coverage = sum(any(row[i] for row in in_ball) for i in range(len(real))) / len(real)
     return density, coverage

@@ -23,7 +23,9 @@ def test_streaming_over_batches_equals_one_pass():
     metric = R2Score()
     for chunk in range(0, 101, 16):
         metric.update(pred[chunk : chunk + 16], target[chunk : chunk + 16])
-    assert metric.compute() == pytest.approx(sk_r2(target.numpy(), pred.numpy(), multioutput="variance_weighted"), abs=1e-9)
+    assert metric.compute() == pytest.approx(
+        sk_r2(target.numpy(), pred.numpy(), multioutput="variance_weighted"), abs=1e-9
+    )
 
 
 def test_perfect_and_mean_predictions():

@@ -33,14 +33,22 @@ def test_a_tiny_run_lowers_the_loss_and_saves_a_pipeline(tiny_train_kwargs):
 
 def test_resume_continues_the_step_count_and_ends_with_the_same_weights(tmp_path, tiny_train_kwargs):
     # Denoising, so the run draws random numbers every step: resuming must restore the RNG too.
-    common = dict(tiny_train_kwargs, model_config=TINY, noise="gaussian:0.3", checkpointing_steps=10, eval_every_epochs=5)
+    common = dict(
+        tiny_train_kwargs, model_config=TINY, noise="gaussian:0.3", checkpointing_steps=10, eval_every_epochs=5
+    )
     whole = train(make_config("mlp_autoencoder", **{**common, "output_dir": str(tmp_path / "whole")}, max_steps=70))
     first = train(make_config("mlp_autoencoder", **{**common, "output_dir": str(tmp_path / "split")}, max_steps=30))
     assert first.steps == 30
     ckpt = find_checkpoint(tmp_path / "split", "latest")
     assert json.loads((ckpt / "genzoo_state.json").read_text())["step"] == 30
-    resumed = train(make_config("mlp_autoencoder", **{**common, "output_dir": str(tmp_path / "split")}, max_steps=70,
-                                resume_from_checkpoint="latest"))  # fmt: skip
+    resumed = train(
+        make_config(
+            "mlp_autoencoder",
+            **{**common, "output_dir": str(tmp_path / "split")},
+            max_steps=70,
+            resume_from_checkpoint="latest",
+        )
+    )
     assert resumed.steps == 70  # 30 done before + 40 now (the checkpoint is mid-epoch: 44 batches per epoch)
     a, b = _weights(whole.output_dir), _weights(resumed.output_dir)
     assert a.keys() == b.keys()
@@ -56,9 +64,16 @@ def test_incomplete_checkpoints_are_never_resumed(tmp_path):
 
 
 def test_denoising_autoencoder_reports_the_r2_of_its_noisy_input(tiny_train_kwargs):
-    cfg = make_config("conv_autoencoder", **tiny_train_kwargs, noise="mask:0.25", epochs=3, resolution=8,
-                      model_config="block_out_channels=(8, 16),latent_dim=16", mixed_precision="bf16",
-                      gradient_accumulation_steps=2)  # fmt: skip
+    cfg = make_config(
+        "conv_autoencoder",
+        **tiny_train_kwargs,
+        noise="mask:0.25",
+        epochs=3,
+        resolution=8,
+        model_config="block_out_channels=(8, 16),latent_dim=16",
+        mixed_precision="bf16",
+        gradient_accumulation_steps=2,
+    )
     result = train(cfg)
     assert set(result.metrics) == {"r2", "loss", "r2_noisy_input"}
     assert result.steps == 3 * (1437 // 32 // 2)
@@ -74,7 +89,10 @@ def test_bce_loss_trains_a_logits_model(tiny_train_kwargs):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (dict(model="mlp_autoencoder", model_config="latent=3"), r"MLPAutoencoder has no option\(s\) \['latent'\]"),
+        (
+            dict(model="mlp_autoencoder", model_config="latent=3"),
+            r"no option\(s\) \['latent'\]; MLPAutoencoder takes \['hidden_dim', 'latent_dim'\]",
+        ),
         (dict(model="conv_autoencoder", resolution=10), "divisible by 4"),
         (dict(model="mlp_autoencoder", model_config="hidden_dim="), "key=value pairs"),
         (dict(model="mlp_autoencoder", dataset="no_such_set"), "unknown dataset"),
@@ -95,4 +113,22 @@ def test_a_second_run_into_a_folder_with_checkpoints_must_say_resume(tiny_train_
     train(make_config("mlp_autoencoder", **kwargs))
     with pytest.raises(ValueError, match="--resume_from_checkpoint latest"):
         train(make_config("mlp_autoencoder", **kwargs))
-    assert train(make_config("mlp_autoencoder", **{**kwargs, "max_steps": 6}, resume_from_checkpoint="latest")).steps == 6
+    assert (
+        train(make_config("mlp_autoencoder", **{**kwargs, "max_steps": 6}, resume_from_checkpoint="latest")).steps == 6
+    )
+
+
+def test_importing_or_training_leaves_accelerate_as_it_was(tiny_train_kwargs):
+    import accelerate.optimizer
+
+    from hf_genzoo.compat import lomo_check_cached
+
+    original = accelerate.optimizer.is_lomo_available
+    import hf_genzoo.cli  # noqa: F401  (everything the package imports)
+
+    assert accelerate.optimizer.is_lomo_available is original
+    with lomo_check_cached():  # what train() runs inside
+        assert accelerate.optimizer.is_lomo_available is not original
+        assert accelerate.optimizer.is_lomo_available() == original()
+    train(make_config("mlp_autoencoder", **{**tiny_train_kwargs, "max_steps": 2, "model_config": TINY}))
+    assert accelerate.optimizer.is_lomo_available is original

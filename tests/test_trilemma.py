@@ -1,6 +1,10 @@
-"""The trilemma's scoring (hf_genzoo/trilemma.py) and `genzoo evaluate --classifier`."""
+"""The trilemma's scoring (hf_genzoo/trilemma.py), its table and verdict (benchmarks/trilemma.py), and
+`genzoo evaluate --classifier`."""
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -8,7 +12,25 @@ import torch
 
 from hf_genzoo import cli
 from hf_genzoo.metrics import gaussian_stats
-from hf_genzoo.trilemma import Row, score, table, verdict
+from hf_genzoo.trilemma import Row, Target, score
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _benchmark_script():
+    """benchmarks/trilemma.py as a module (it imports its sibling `report`)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("trilemma_benchmark", BENCHMARKS / "trilemma.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+bench_script = _benchmark_script()
+table, verdict = bench_script.table, bench_script.verdict
 
 
 class FeaturesAreInputs:
@@ -17,10 +39,10 @@ class FeaturesAreInputs:
     def __init__(self, probs):
         self.probs = probs
 
-    def features(self, images, batch_size=256):
+    def features(self, images, max_batch_size=256):
         return images.flatten(1)
 
-    def __call__(self, images, batch_size=256):
+    def __call__(self, images, max_batch_size=256):
         return SimpleNamespace(probs=self.probs)
 
 
@@ -60,24 +82,55 @@ def test_table_marks_the_best_model_per_column_not_the_floor():
 
 
 def test_genzoo_evaluate_scores_a_models_samples(tiny_models, tmp_path, capsys):
-    cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--classifier", tiny_models["classifier"],
-              "--num_samples", "64", "--output", str(tmp_path / "m.json")])  # fmt: skip
+    cli.main(
+        [
+            "evaluate",
+            "--model",
+            tiny_models["gan"],
+            "--dataset",
+            "digits",
+            "--classifier",
+            tiny_models["classifier"],
+            "--num_samples",
+            "64",
+            "--output",
+            str(tmp_path / "m.json"),
+        ]
+    )
     result = json.loads((tmp_path / "m.json").read_text())
     assert result["split"] == "train" and result["samples"] == 64 and result["nfe"] == 1
     for key in ("FD_local", "KID_local", "precision", "recall", "density", "coverage", "label_entropy"):
         assert isinstance(result[key], float), key
     assert result["FD_local"] > 0 and 0 <= result["recall"] <= 1 and result["images_per_s"] > 0
     again = tmp_path / "again.json"
-    cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--classifier", tiny_models["classifier"],
-              "--num_samples", "64", "--output", str(again)])  # fmt: skip
+    cli.main(
+        [
+            "evaluate",
+            "--model",
+            tiny_models["gan"],
+            "--dataset",
+            "digits",
+            "--classifier",
+            tiny_models["classifier"],
+            "--num_samples",
+            "64",
+            "--output",
+            str(again),
+        ]
+    )
     assert json.loads(again.read_text())["FD_local"] == result["FD_local"]  # seeded: the same samples, the same score
 
 
 def test_genzoo_evaluate_gives_a_classifiers_accuracy(tiny_models, tmp_path):
-    cli.main(["evaluate", "--model", tiny_models["classifier"], "--dataset", "digits", "--output", str(tmp_path / "a.json")])
+    cli.main(
+        ["evaluate", "--model", tiny_models["classifier"], "--dataset", "digits", "--output", str(tmp_path / "a.json")]
+    )
     accuracy = json.loads((tmp_path / "a.json").read_text())["accuracy"]
     trained = json.loads(open(f"{tiny_models['classifier']}/metrics.json").read())["metrics"]["accuracy"]
     assert accuracy == pytest.approx(trained, abs=1e-9)
+
+
+KEYS = {"DDPM_1000": "ddpm/ddpm-1000", "dpmsolver++_20": "ddpm/dpmsolver++-20"}  # the ddpm family's own target
 
 
 def _rows(**fd_and_speed):
@@ -85,31 +138,61 @@ def _rows(**fd_and_speed):
     rows = [Row("real test images", None, None, note="the floor")]
     rows[0].scores = {**cols, "FD_local": 0.4, "recall": 0.9, "coverage": 0.9, "images_per_s": None, "samples": 500}
     for name, (fd, speed, recall, coverage) in fd_and_speed.items():
-        rows.append(Row(name.replace("_", " "), None, 1))
+        rows.append(Row(name.replace("_", " "), None, 1, key=KEYS.get(name, "")))
         rows[-1].scores = {**cols, "FD_local": fd, "images_per_s": speed, "recall": recall, "coverage": coverage}
     return rows
 
 
 def test_verdict_names_each_corners_winner_and_checks_the_fast_sampler():
-    rows = _rows(gan=(9.0, 3000.0, 0.2, 0.3), vae=(20.0, 4000.0, 0.6, 0.4), **{"DDPM_1000": (2.0, 0.1, 0.5, 0.8),
-                 "dpmsolver++_20": (2.2, 5.0, 0.55, 0.7)})  # fmt: skip
+    rows = _rows(
+        gan=(9.0, 3000.0, 0.2, 0.3),
+        vae=(20.0, 4000.0, 0.6, 0.4),
+        **{"DDPM_1000": (2.0, 0.1, 0.5, 0.8), "dpmsolver++_20": (2.2, 5.0, 0.55, 0.7)},
+    )
     probe = Row("vae: midpoints of two test images", None, 1, probe=True)  # better at everything, but not a model
     probe.scores = {**rows[1].scores, "FD_local": 1.0, "images_per_s": 9000.0, "recall": 0.99, "coverage": 0.99}
     rows.append(probe)
-    assert "**1**" not in table(rows) and "| **2** |" in table(rows)  # the bold FD_local is DDPM 1000's, not the probe's
+    assert "**1**" not in table(rows) and "| **2** |" in table(
+        rows
+    )  # the bold FD_local is DDPM 1000's, not the probe's
     text = verdict(rows)
     assert "midpoints" not in text
     assert "**Quality**: DDPM 1000 (FD_local 2)" in text and "**Speed**: vae (4,000 images/s" in text
     assert "vae by recall (0.6)" in text and "DDPM 1000 by coverage (0.8)" in text
     assert "500 real test images" in text and "FD_local 0.4" in text
-    assert "FD_local x1.10 (meets the target" in text and "at 2.0% of the sampling time (meets" in text
+    assert (
+        "**dpmsolver++ 20 against DDPM 1000** (same network): FD_local x1.10 (meets the target of at most x1.15)"
+        in text
+    )
+    assert "at 2.0% of the sampling time (meets the target of under 3%)" in text
     worse = verdict(_rows(**{"DDPM_1000": (2.0, 1.0, 0.5, 0.8), "dpmsolver++_20": (2.4, 20.0, 0.5, 0.7)}))
     assert "x1.20 (misses" in worse and "5.0% of the sampling time (misses" in worse
+    assert "(same network)" not in verdict(_rows(gan=(9.0, 3000.0, 0.2, 0.3)))  # no rows for the target: no line
+
+
+def test_a_target_checks_its_rows_by_key_not_by_name():
+    rows = _rows(**{"DDPM_1000": (2.0, 1.0, 0.5, 0.8), "dpmsolver++_20": (2.2, 50.0, 0.5, 0.7)})
+    rows[-1].name = "renamed in the table"
+    check = Target("ddpm/dpmsolver++-20", "ddpm/ddpm-1000", max_fd_ratio=1.15, max_time_ratio=0.03).check(rows)
+    assert check["row"] == "renamed in the table" and check["fd_ratio"] == pytest.approx(1.1) and check["fd_met"]
+    assert check["time_ratio"] == pytest.approx(0.02) and check["time_met"]
+    assert Target("ddpm/ddim-50", "ddpm/ddpm-1000", 1.15, 0.03).check(rows) is None
 
 
 def test_genzoo_evaluate_refuses_inception_weights_without_classifier_or_file(tiny_models, tmp_path):
     with pytest.raises(SystemExit, match="goes with --classifier"):
         cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--inception_weights", "w.pth"])
     with pytest.raises(SystemExit, match="no such file"):
-        cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--classifier",
-                  tiny_models["classifier"], "--inception_weights", str(tmp_path / "missing.pth")])  # fmt: skip
+        cli.main(
+            [
+                "evaluate",
+                "--model",
+                tiny_models["gan"],
+                "--dataset",
+                "digits",
+                "--classifier",
+                tiny_models["classifier"],
+                "--inception_weights",
+                str(tmp_path / "missing.pth"),
+            ]
+        )

@@ -16,7 +16,6 @@ from hf_genzoo.pipelines.vae import VAEPipeline
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.vae import VAEObjective
 from tests.conftest import randomize_parameters
-from tests.mixins import PipelineTesterMixin
 
 
 def tiny_vae(seed=0, **kw) -> VAE:
@@ -127,7 +126,9 @@ def test_output_survives_accelerate_fp32_conversion():
 
 
 def test_bad_configs_raise_value_errors():
-    with pytest.raises(ValueError, match=r"divisible by 4 \(4, 8, 12.*28.*got 30.*--resolution 28"):
+    with pytest.raises(
+        ValueError, match=r"divisible by 4 \(4, 8, 12, 16, \.\.\.\); got 30\. Use --resolution 32 \(or 28\)"
+    ):
         VAE(sample_size=30)
     with pytest.raises(ValueError, match=r"divisible by 8"):
         VAE(sample_size=28, block_out_channels=(8, 16, 32))
@@ -140,19 +141,19 @@ def test_bad_configs_raise_value_errors():
 # --- pipeline
 
 
-class TestVAEPipeline(PipelineTesterMixin):
+class TestVAEPipeline:
     def get_pipeline(self):
         return VAEPipeline(vae=tiny_vae())
 
     def run(self, pipe, generator):
-        return pipe(num_images=3, generator=generator, output_type="pt").images
+        return pipe(batch_size=3, generator=generator, output_type="pt").images
 
     def test_samples_decode_prior_draws(self):
         pipe = self.get_pipeline()
         got = self.run(pipe, torch.Generator().manual_seed(0))
         z = torch.randn(3, 2, 1, 1, generator=torch.Generator().manual_seed(0))
         torch.testing.assert_close(got, torch.sigmoid(pipe.vae.decode(z).sample))
-        assert len(pipe(num_images=2).images) == 2  # PIL by default
+        assert len(pipe(batch_size=2).images) == 2  # PIL by default
 
     def test_encode_and_reconstruct_use_the_posterior_mean(self):
         pipe = self.get_pipeline()
@@ -212,4 +213,4 @@ def test_tiny_training_on_digits_lowers_nelbo_and_saves_a_loadable_pipeline(tiny
     assert "VAEPipeline.from_pretrained" in card and "nelbo" in card and (out / "sample.png").exists()
     pipe = VAEPipeline.from_pretrained(out)
     assert pipe.vae.config.latent_dim == 8 and pipe.vae.config.block_out_channels == [16, 32]
-    assert pipe(num_images=2, output_type="pt").images.shape == (2, 1, 8, 8)
+    assert pipe(batch_size=2, output_type="pt").images.shape == (2, 1, 8, 8)

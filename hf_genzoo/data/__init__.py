@@ -1,11 +1,32 @@
-"""Data: dataset names -> `datasets.Dataset` -> a cached uint8 tensor -> batches."""
+"""Data: dataset names -> `datasets.Dataset` -> tensorized once into a memory-mapped cache -> batches.
 
-from .batches import ImageTensorDataset, make_loader, random_hflip, to_unit_range
+One cache serves every data kind (`load_data(kind, name, split, **options)`): images, captioned images, audio
+segments, point sets (`KINDS`); a family names the kind it trains on. `load_images` is `load_data("images", ...)`.
+"""
+
+from . import audio, captions, points  # noqa: F401  (each registers its data kind; images too, below)
+from .batches import TensorDataset, make_loader, random_hflip, to_unit_range
 from .corruption import Corruption, parse_corruption
-from .registry import known_datasets, resolve_source
-from .tensorize import BadImageError, ImageData, cache_root, load_images
+from .images import load_images
+from .registry import hub_dataset_id, known_datasets, open_split
+from .tensorize import KINDS, BadFileError, DataKind, TensorData, cache_root, load_data, register_kind
 
 __all__ = [
-    "BadImageError", "Corruption", "ImageData", "ImageTensorDataset", "cache_root", "known_datasets",
-    "load_images", "make_loader", "parse_corruption", "random_hflip", "resolve_source", "to_unit_range",
-]  # fmt: skip
+    "KINDS",
+    "BadFileError",
+    "Corruption",
+    "DataKind",
+    "TensorData",
+    "TensorDataset",
+    "cache_root",
+    "hub_dataset_id",
+    "known_datasets",
+    "load_data",
+    "load_images",
+    "make_loader",
+    "open_split",
+    "parse_corruption",
+    "random_hflip",
+    "register_kind",
+    "to_unit_range",
+]

@@ -1,21 +1,23 @@
-"""Batches from a tensorized split: whole batches sliced from the memory-mapped uint8 array.
+"""Batches from a tensorized split of any kind: whole batches sliced from its memory-mapped arrays.
 
-`ImageTensorDataset.__getitems__` returns a ready batch, so the DataLoader does no per-sample
-collation; `accelerate.prepare` shards it across processes. Conversion to float and augmentation
-run batched on the training device (`to_unit_range`, `random_hflip`).
+`TensorDataset.__getitems__` returns a ready batch (one tensor per array, under the array's batch key), so
+the DataLoader does no per-sample collation; `accelerate.prepare` shards it across processes. Conversion to
+float and augmentation run batched on the training device (`to_unit_range`, `random_hflip`).
 """
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .tensorize import ImageData
+from ..errors import UserInputError
+from .tensorize import TensorData
 
 
-class ImageTensorDataset(Dataset):
-    """Items are dicts `{"pixel_values": uint8 (C, H, W), "labels": int64}`; batches come whole."""
+class TensorDataset(Dataset):
+    """Items are dicts of the split's arrays by batch key (images: `{"pixel_values": uint8 (C, H, W), "labels":
+    int64}`); batches come whole."""
 
-    def __init__(self, data: ImageData):
+    def __init__(self, data: TensorData):
         self.data = data
 
     def __len__(self) -> int:
@@ -23,10 +25,7 @@ class ImageTensorDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> dict:
         idx = np.sort(np.asarray(indices))  # sorted reads are sequential on the memory map
-        batch = {"pixel_values": torch.from_numpy(np.ascontiguousarray(self.data.images[idx]))}  # (B, C, H, W)
-        if self.data.labels is not None:
-            batch["labels"] = torch.from_numpy(self.data.labels[idx])
-        return batch
+        return {key: torch.from_numpy(np.ascontiguousarray(a[idx])) for key, a in self.data.arrays.items()}
 
     def __getitem__(self, i: int) -> dict:
         return {k: v[0] for k, v in self.__getitems__([i]).items()}
@@ -53,13 +52,15 @@ def _batch_as_is(batch):
     return batch
 
 
-def make_loader(data: ImageData, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False) -> DataLoader:
+def make_loader(
+    data: TensorData, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False
+) -> DataLoader:
     """A DataLoader over `data` that yields dict batches; shuffled by `EpochShuffleSampler`."""
     if len(data) == 0:
-        raise ValueError(f"{data.name} ({data.split}) has no images")
+        raise UserInputError(f"{data.name} ({data.split}) has no examples")
     sampler = EpochShuffleSampler(len(data), seed) if shuffle else None
     return DataLoader(
-        ImageTensorDataset(data),
+        TensorDataset(data),
         batch_size=min(batch_size, len(data)) if drop_last else batch_size,
         sampler=sampler,
         drop_last=drop_last,

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import UserInputError
+
 KINDS = ("gaussian", "mask")
 
 
@@ -37,7 +39,7 @@ def parse_corruption(spec: str | None) -> Corruption | None:
     except ValueError:
         value = -1.0
     if kind not in KINDS or not 0 <= value <= (1 if kind == "mask" else 10):
-        raise ValueError(
+        raise UserInputError(
             f"--noise {spec!r} is not understood: use gaussian:SIGMA (e.g. gaussian:0.3) or mask:P with P in [0, 1] "
             f"(e.g. mask:0.25)"
         )

@@ -6,21 +6,34 @@ package `dataset-fashion-mnist` when present); everything else goes through `dat
 """
 
 import gzip
+import hashlib
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
-from datasets import Array2D, ClassLabel, Dataset, Features, Image, load_dataset, load_from_disk
+from datasets import Array2D, ClassLabel, Dataset, Features, Image, ReadInstruction, Value, load_dataset, load_from_disk
 from datasets.features.features import numpy_to_pyarrow_listarray
+
+from ..errors import UserInputError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 CIFAR100_HUB_ID = "uoft-cs/cifar100"
 
 
@@ -33,6 +46,11 @@ class Source:
     label_column: str | None = None
     cache_token: str | None = None  # None: use the dataset's own fingerprint
     label_names: list[str] | None = field(default=None)
+    other_columns: dict[str, str] = field(default_factory=dict)  # a data kind's own (audio, points, captions)
+
+    def columns(self) -> list:
+        """The columns read from it (part of the cache key)."""
+        return [self.image_column, self.label_column, sorted(self.other_columns.items())]
 
 
 def _array_dataset(images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> Dataset:
@@ -49,12 +67,10 @@ def load_digits_split(split: str) -> Source:
     from sklearn.model_selection import train_test_split
 
     if split not in ("train", "test"):
-        raise ValueError(f"digits has the splits 'train' and 'test', not {split!r}")
+        raise UserInputError(f"digits has the splits 'train' and 'test', not {split!r}")
     bunch = load_digits()
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)  # 0..16 -> 0..255
-    train_idx, test_idx = train_test_split(
-        np.arange(len(images)), test_size=0.2, random_state=0, stratify=bunch.target
-    )
+    train_idx, test_idx = train_test_split(np.arange(len(images)), test_size=0.2, random_state=0, stratify=bunch.target)
     idx = train_idx if split == "train" else test_idx
     ds = _array_dataset(images[idx], bunch.target[idx], [str(i) for i in range(10)])
     return Source(ds, "image", "label", cache_token=BUILTIN["digits"].token(split))
@@ -72,7 +88,7 @@ def _read_idx(path: Path) -> np.ndarray:
 def load_fashion_mnist_split(split: str, directory: Path = FASHION_MNIST_DIR) -> Source:
     """Fashion-MNIST from the Debian package when installed, else from the Hub."""
     if split not in ("train", "test"):
-        raise ValueError(f"fashion_mnist has the splits 'train' and 'test', not {split!r}")
+        raise UserInputError(f"fashion_mnist has the splits 'train' and 'test', not {split!r}")
     prefix = "train" if split == "train" else "t10k"
     img_path = directory / f"{prefix}-images-idx3-ubyte.gz"
     if img_path.exists():
@@ -96,7 +112,7 @@ def load_hub_split(path: str, split: str, image_column=None, label_column=None) 
         loaded = load_from_disk(path)
         if not isinstance(loaded, Dataset):
             if split not in loaded:
-                raise ValueError(f"{path} has the splits {list(loaded)}, not {split!r}")
+                raise UserInputError(f"{path} has the splits {list(loaded)}, not {split!r}")
             loaded = loaded[split]
         return Source(loaded, image_column, label_column)
     return Source(_load_split(path, split, {}), image_column, label_column)
@@ -107,7 +123,7 @@ def load_file_split(path: str, split: str, image_column=None, label_column=None)
     builder = {".parquet": "parquet", ".arrow": "arrow", ".csv": "csv", ".json": "json", ".jsonl": "json"}
     suffix = Path(path).suffix.lower()
     if suffix not in builder:
-        raise ValueError(f"cannot read {path}: supported files are {sorted(builder)} (or pass a folder)")
+        raise UserInputError(f"cannot read {path}: supported files are {sorted(builder)} (or pass a folder)")
     ds = _load_split(builder[suffix], split, {"data_files": path})  # one file is the split "train"
     if builder[suffix] in ("csv", "json") and image_column is not None and image_column in ds.column_names:
         root = Path(path).resolve().parent
@@ -119,8 +135,39 @@ def load_file_split(path: str, split: str, image_column=None, label_column=None)
 def load_imagefolder_split(directory: str, split: str, image_column=None, label_column=None) -> Source:
     """`datasets`' imagefolder: one sub-folder per class, optional `train/` and `test/` folders."""
     if not os.path.isdir(directory):
-        raise ValueError(f"imagefolder:{directory}: no such folder")
+        raise UserInputError(f"imagefolder:{directory}: no such folder")
     return Source(_load_split("imagefolder", split, {"data_dir": directory}), image_column or "image", label_column)
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+
+
+def load_audiofolder_split(directory: str, split: str) -> Source:
+    """A folder of audio files, one sub-folder per class, optional `train/` and `test/` folders, as a dataset of
+    file paths (`audio`) and class ids (`label`). `datasets`' own audiofolder decodes through torchcodec, which has
+    no build for every torch; here the audio kind decodes the files itself. The cache token covers the files' sizes
+    and modification times, so an edited file is read again."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise UserInputError(f"audiofolder:{directory}: no such folder")
+    folders = {s: root / s for s in ("train", "validation", "test") if (root / s).is_dir()} or {"train": root}
+    files = {s: sorted(p for p in d.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) for s, d in folders.items()}
+    class_of = {p: p.relative_to(folders[s]).parts[0] for s, fs in files.items() for p in fs if p.parent != folders[s]}
+    classes = sorted(set(class_of.values()))
+    try:
+        chosen = ReadInstruction.from_spec(split).to_absolute({s: len(fs) for s, fs in files.items()})
+    except (ValueError, AssertionError) as err:
+        raise UserInputError(f"audiofolder:{directory} has the splits {list(files)}, not {split!r} ({err})") from None
+    paths = [p for part in chosen for p in files[part.splitname][part.from_ : part.to]]
+    rows = {"audio": [str(p) for p in paths]}
+    features = {"audio": Value("string")}
+    if classes:
+        rows["label"] = [classes.index(class_of[p]) if p in class_of else -1 for p in paths]
+        features["label"] = ClassLabel(names=classes)
+    stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+    token = "audiofolder-" + hashlib.sha1(json.dumps(stamp).encode()).hexdigest()
+    dataset = Dataset.from_dict(rows, features=Features(features))
+    return Source(dataset, None, "label" if classes else None, token, classes or None, {"audio": "audio"})
 
 
 def _load_split(path: str, split: str, kwargs: dict) -> Dataset:
@@ -128,7 +175,7 @@ def _load_split(path: str, split: str, kwargs: dict) -> Dataset:
         return load_dataset(path, split=split, **kwargs)
     except ValueError as err:  # unknown split: say which exist
         if "split" in str(err).lower() and "train" not in split:
-            raise ValueError(
+            raise UserInputError(
                 f"{path} has no split {split!r} ({err}). Pick a held-out split with --eval_split, "
                 f"e.g. --eval_split 'train[90%:]' --train_split 'train[:90%]'."
             ) from err
@@ -147,12 +194,18 @@ class Builtin:
     loader: Callable[[str], Source]
     description: str
     token: Callable[[str], str | None] = lambda split: None  # the cache key, known without loading
+    hub_id: str | None = None  # the Hub dataset it is (model cards name it)
 
 
 BUILTIN: dict[str, Builtin] = {
-    "digits": Builtin(load_digits_split, "scikit-learn's 8x8 handwritten digits, bundled, no network",
-                      lambda split: f"digits-v1-{split}"),
-    "fashion_mnist": Builtin(load_fashion_mnist_split, "Fashion-MNIST 28x28 (Debian dataset-fashion-mnist or Hub)",
-                             _fashion_mnist_token),
-    "cifar100": Builtin(load_cifar100_split, f"CIFAR-100 32x32 RGB (Hub {CIFAR100_HUB_ID})"),
-}  # fmt: skip
+    "digits": Builtin(
+        load_digits_split, "scikit-learn's 8x8 handwritten digits, bundled, no network", lambda s: f"digits-v1-{s}"
+    ),
+    "fashion_mnist": Builtin(
+        load_fashion_mnist_split,
+        "Fashion-MNIST 28x28 (Debian dataset-fashion-mnist or Hub)",
+        _fashion_mnist_token,
+        FASHION_MNIST_HUB_ID,
+    ),
+    "cifar100": Builtin(load_cifar100_split, f"CIFAR-100 32x32 RGB (Hub {CIFAR100_HUB_ID})", hub_id=CIFAR100_HUB_ID),
+}

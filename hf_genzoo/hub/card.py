@@ -8,59 +8,63 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..data.sources import CIFAR100_HUB_ID, FASHION_MNIST_HUB_ID
+from ..data.registry import hub_dataset_id
+from ..errors import UserInputError
 
 CARD_HYPERPARAMETERS = (
-    "model", "dataset", "model_config", "noise", "loss", "epochs", "max_steps", "batch_size", "learning_rate",
-    "lr_scheduler", "mixed_precision", "gradient_accumulation_steps", "seed",
-)  # fmt: skip
+    "model",
+    "dataset",
+    "model_config",
+    "noise",
+    "loss",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "learning_rate",
+    "lr_scheduler",
+    "mixed_precision",
+    "gradient_accumulation_steps",
+    "seed",
+)
 
 
-def template_path(family: str) -> Path:
-    path = Path(str(resources.files("hf_genzoo.model_cards") / f"{family}.md"))
+def template_path(template: str) -> Path:
+    path = Path(str(resources.files("hf_genzoo.model_cards") / f"{template}.md"))
     if not path.exists():
-        raise ValueError(f"no model card template for family {family!r} ({path})")
+        raise ValueError(f"no model card template {template!r} ({path})")
     return path
 
 
-# What a model does, in the Hub's task vocabulary: autoencoders map images to images, a classifier labels them,
-# the rest generate.
-PIPELINE_TAGS = {"autoencoder": "image-to-image", "classifier": "image-classification"}
-DEFAULT_PIPELINE_TAG = "unconditional-image-generation"
-# Built-in dataset names and the Hub datasets they are (digits ships with scikit-learn and has none).
-HUB_DATASETS = {"fashion_mnist": FASHION_MNIST_HUB_ID, "cifar100": CIFAR100_HUB_ID}
-
-
-def hub_dataset_id(name: str) -> str | None:
-    """The Hub id of a dataset name, when it has one (for the card's `datasets` metadata)."""
-    if name in HUB_DATASETS:
-        return HUB_DATASETS[name]
-    return name if "/" in name and ":" not in name and not Path(name).exists() else None
-
-
 def render_model_card(cfg, info: dict, summary: dict, sample_image: str, repo_id: str) -> ModelCard:
-    """Fill the family's template: metadata (license, library, tags, pipeline tag, dataset), the held-out
-    metrics as `model-index` results, hyper-parameters, usage with `repo_id`."""
+    """Fill the family's template (`info["template"]`): metadata (license, library, tags, the family's pipeline
+    tag, dataset), the held-out metrics as `model-index` results, hyper-parameters, usage with `repo_id`."""
     metrics = {k: float(v) for k, v in summary["metrics"].items()}
-    task = PIPELINE_TAGS.get(info["family"], DEFAULT_PIPELINE_TAG)
+    task = info["pipeline_tag"]
     dataset_id = hub_dataset_id(cfg.dataset)
     eval_results = [
-        EvalResult(task_type=task, dataset_type=dataset_id or cfg.dataset, dataset_name=cfg.dataset,
-                   dataset_split=cfg.eval_split, metric_type=name, metric_name=name, metric_value=value)
+        EvalResult(
+            task_type=task,
+            dataset_type=dataset_id or cfg.dataset,
+            dataset_name=cfg.dataset,
+            dataset_split=cfg.eval_split,
+            metric_type=name,
+            metric_name=name,
+            metric_value=value,
+        )
         for name, value in metrics.items()
-    ]  # fmt: skip
+    ]
     card_data = ModelCardData(
         license="apache-2.0",
         library_name="diffusers",
         pipeline_tag=task,
-        tags=["hf-genzoo", info["family"], *[t for t in info["tags"] if t != info["family"]]],
+        tags=["hf-genzoo", info["template"], *[t for t in info["tags"] if t != info["template"]]],
         datasets=[dataset_id] if dataset_id else None,
         model_name=repo_id,
         eval_results=eval_results or None,
     )
     return ModelCard.from_template(
         card_data,
-        template_path=str(template_path(info["family"])),
+        template_path=str(template_path(info["template"])),
         title=f"{info['description']} on {cfg.dataset}",
         description=info["description"],
         dataset=cfg.dataset,
@@ -69,14 +73,17 @@ def render_model_card(cfg, info: dict, summary: dict, sample_image: str, repo_id
         channels=summary.get("channels", cfg.channels or "native"),
         steps=summary["steps"],
         metrics=metrics,
-        hyperparameters={k: getattr(cfg, k) for k in (*CARD_HYPERPARAMETERS, *info.get("hyperparameters", ()))
-                         if getattr(cfg, k) not in (None, "")},
+        hyperparameters={
+            k: getattr(cfg, k)
+            for k in (*CARD_HYPERPARAMETERS, *info.get("hyperparameters", ()))
+            if getattr(cfg, k) not in (None, "")
+        },
         sample_image=sample_image,
         repo_id=repo_id,
     )
 
 
-CARD_INFO_FILE = "card_info.json"  # what the objective said about the card, kept to re-render it for a Hub repo
+CARD_INFO_FILE = "card_info.json"  # what the family and objective said about the card, kept to render it again
 
 
 def write_model_card(output_dir: Path, cfg, info: dict, summary: dict, picture: Path) -> Path:
@@ -96,9 +103,14 @@ def card_for_repo(output_dir: str | Path, repo_id: str) -> ModelCard:
     out = Path(output_dir)
     missing = [f for f in ("train_config.json", "metrics.json", CARD_INFO_FILE) if not (out / f).exists()]
     if missing:
-        raise ValueError(f"{out} lacks {', '.join(missing)}: push a folder written by `genzoo train`")
+        raise UserInputError(f"{out} lacks {', '.join(missing)}: push a folder written by `genzoo train`")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in json.loads((out / "train_config.json").read_text()).items() if k in known})
     info = json.loads((out / CARD_INFO_FILE).read_text())
+    if "template" not in info:  # written before the family registry: the family's record has it
+        from ..family import get_family
+
+        family = get_family(cfg.model)
+        info = {"template": family.template, "pipeline_tag": family.pipeline_tag, **info}
     summary = json.loads((out / "metrics.json").read_text())
     return render_model_card(cfg, info, summary, "sample.png", repo_id=repo_id)

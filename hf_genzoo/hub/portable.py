@@ -7,50 +7,69 @@ diffusers loads code that lives in a repo when the user allows it (`trust_remote
 named `["vae_model", "VAE"]` in `model_index.json` is the class `VAE` of the file `vae/vae_model.py`, and a
 `_class_name` of `["pipeline", "VAEPipeline"]` is the class of `pipeline.py` at the repo root. So a portable
 push adds those files, made from this package's own sources:
-    - each model file of `hf_genzoo/models` as it is (they import only torch and diffusers);
-    - the pipeline file with the helpers of `pipelines/image_io.py` inlined and its hf_genzoo imports taken
-      out, on `DiffusionPipeline` itself;
+    - each model file of `hf_genzoo/models`, and the pipeline file, made standalone: the small hf_genzoo modules
+      they import (`models/blocks.py`, `pipelines/image_io.py`, `errors.py`) inlined above them, the imports of
+      models by the pipeline dropped (its annotations are strings), and `DiffusionPipeline` as its base class;
 and the portable `model_index.json` that points at them. The weights and configs are the same files.
 hf_genzoo's own `from_pretrained` reads a portable repo with the installed classes, without running its code.
 """
 
+import ast
 import importlib
+import importlib.util
 import inspect
 import json
-import re
 from pathlib import Path
 
+from ..errors import UserInputError
+
 PIPELINE_FILE = "pipeline"  # pipeline.py at the repo root
+BASE = "hf_genzoo.pipelines.pipeline_base"  # the pipelines' base class: `DiffusionPipeline` in a portable file
 
 
-def _strip_header(source: str) -> tuple[str, str]:
-    """(imports, body) of a module's source: its docstring dropped, top-level import lines apart."""
-    source = re.sub(r'^\s*""".*?"""\n', "", source, count=1, flags=re.S)
-    lines = source.splitlines()
-    imports, body, in_body = [], [], False
-    for line in lines:
-        if not in_body and (line.startswith(("import ", "from ")) or not line.strip()):
-            imports.append(line)
-        else:
-            in_body = True
-            body.append(line)
-    return "\n".join(i for i in imports if i.strip()), "\n".join(body)
+def _imports_and_body(module) -> tuple[list[ast.stmt], str]:
+    """A module's leading import statements, and the source after them (its docstring dropped)."""
+    source = inspect.getsource(module)
+    nodes, start = ast.parse(source).body, 0
+    if nodes and isinstance(nodes[0], ast.Expr) and isinstance(nodes[0].value, ast.Constant):
+        nodes, start = nodes[1:], nodes[0].end_lineno  # the docstring
+    imports = []
+    for node in nodes:
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            break
+        imports.append(node)
+    start = imports[-1].end_lineno if imports else start
+    return imports, "\n".join(source.splitlines()[start:]).strip("\n")
 
 
-def portable_pipeline_source(pipeline_class_name: str) -> str:
-    """The pipeline's module with `image_io` inlined and every hf_genzoo import removed."""
-    import hf_genzoo.pipelines as pipelines
+def standalone_source(module_name: str, title: str) -> str:
+    """The source of `module_name` that runs without hf_genzoo: every hf_genzoo module it imports is inlined above
+    it (recursively, once each), except model modules, whose imports are dropped, and the pipelines' base class,
+    which becomes `DiffusionPipeline`."""
+    from ..family import model_classes
 
-    module = inspect.getmodule(getattr(pipelines, pipeline_class_name))
-    io_imports, io_body = _strip_header(inspect.getsource(importlib.import_module("hf_genzoo.pipelines.image_io")))
-    imports, body = _strip_header(inspect.getsource(module))
-    kept = [line for line in imports.splitlines() if not line.startswith(("from hf_genzoo", "from ."))]
-    body = body.replace("(GenzooPipeline)", "(DiffusionPipeline)")
-    header = (f'"""{pipeline_class_name} of hf_genzoo (https://github.com/hf-genzoo/hf_genzoo), made portable by '
-              f'`genzoo push --portable`:\nload it with DiffusionPipeline.from_pretrained(repo, trust_remote_code=True)."""')  # fmt: skip
-    all_imports = sorted(set(kept + io_imports.splitlines() + ["from diffusers import DiffusionPipeline"]))
-    parts = [header, "from __future__ import annotations", "\n".join(all_imports), io_body, body]
-    return "\n\n".join(parts) + "\n"
+    dropped = {cls.__module__ for cls in model_classes().values()} - {module_name}
+    external, bodies, seen = set(), [], set()
+
+    def visit(name: str) -> None:
+        seen.add(name)
+        module = importlib.import_module(name)
+        imports, body = _imports_and_body(module)
+        for node in imports:
+            target = node.module or "" if isinstance(node, ast.ImportFrom) else node.names[0].name
+            if isinstance(node, ast.ImportFrom) and node.level:
+                target = importlib.util.resolve_name("." * node.level + target, module.__package__)
+            if not target.startswith("hf_genzoo"):
+                external.add(ast.unparse(node))
+            elif target == BASE:
+                external.add("from diffusers import DiffusionPipeline as GenzooPipeline")
+            elif target not in dropped and target not in seen:
+                visit(target)
+        bodies.append(body)
+
+    visit(module_name)
+    header = f'"""{title}, made standalone by `genzoo push --portable`."""'
+    return "\n\n\n".join([header, "from __future__ import annotations", "\n".join(sorted(external)), *bodies]) + "\n"
 
 
 def portable_files(output_dir: str | Path) -> dict[str, bytes]:
@@ -63,19 +82,28 @@ def portable_files(output_dir: str | Path) -> dict[str, bytes]:
     files, portable_index = {}, dict(index)
     for component, (module_name, class_name) in owned.items():
         file_stem = module_name.rsplit(".", 1)[-1] + "_model"  # e.g. vae/vae_model.py
-        files[f"{component}/{file_stem}.py"] = inspect.getsource(importlib.import_module(module_name)).encode()
+        source = standalone_source(module_name, f"{class_name} of hf_genzoo")
+        files[f"{component}/{file_stem}.py"] = source.encode()
         portable_index[component] = [file_stem, class_name]
     portable_index["_class_name"] = [PIPELINE_FILE, index["_class_name"]]
-    files[f"{PIPELINE_FILE}.py"] = portable_pipeline_source(index["_class_name"]).encode()
+    pipeline = index["_class_name"]
+    title = f"{pipeline} of hf_genzoo; load it with DiffusionPipeline.from_pretrained(repo, trust_remote_code=True)"
+    files[f"{PIPELINE_FILE}.py"] = standalone_source(pipeline_module(pipeline), title).encode()
     files["model_index.json"] = (json.dumps(portable_index, indent=2, sort_keys=True) + "\n").encode()
     return files
 
 
+def pipeline_module(class_name: str) -> str:
+    from ..family import pipeline_classes
+
+    return pipeline_classes()[class_name].__module__
+
+
 def load_portable_components(folder: str | Path, index: dict) -> dict:
     """The components of a portable snapshot, built with the installed hf_genzoo classes (no repo code runs)."""
-    import hf_genzoo.models as models
+    from ..family import model_classes
 
-    components = {}
+    models, components = model_classes(), {}
     for name, value in index.items():
         if name.startswith("_") or not isinstance(value, list):
             continue
@@ -83,7 +111,7 @@ def load_portable_components(folder: str | Path, index: dict) -> dict:
         if class_name is None:
             components[name] = None
             continue
-        if not hasattr(models, class_name):
-            raise ValueError(f"{folder}: component {name!r} is a {class_name}, which hf_genzoo does not have")
-        components[name] = getattr(models, class_name).from_pretrained(folder, subfolder=name, use_safetensors=True)
+        if class_name not in models:
+            raise UserInputError(f"{folder}: component {name!r} is a {class_name}, which hf_genzoo does not have")
+        components[name] = models[class_name].from_pretrained(folder, subfolder=name, use_safetensors=True)
     return components

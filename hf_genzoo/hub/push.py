@@ -18,6 +18,7 @@ from pathlib import Path
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError
 
+from ..errors import UserInputError
 from .card import card_for_repo
 from .portable import portable_files
 
@@ -34,7 +35,9 @@ def files_to_push(output_dir: str | Path) -> list[Path]:
     """The files of `output_dir` that make the pipeline and its card (README.md is rendered separately)."""
     out = Path(output_dir)
     if not (out / "model_index.json").exists():
-        raise ValueError(f"{out} holds no saved pipeline (no model_index.json); push a folder written by `genzoo train`")
+        raise UserInputError(
+            f"{out} holds no saved pipeline (no model_index.json); push a folder written by `genzoo train`"
+        )
     index = json.loads((out / "model_index.json").read_text())
     components = [k for k, v in index.items() if isinstance(v, list) and v[0] is not None]
     files = [out / f for f in TOP_LEVEL_FILES if (out / f).exists()]
@@ -42,17 +45,27 @@ def files_to_push(output_dir: str | Path) -> list[Path]:
         folder = out / name
         pickled = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
         if pickled:
-            raise ValueError(f"{folder} holds pickled weights {pickled}; hf_genzoo pushes safetensors only "
-                             f"(save with `save_pretrained(..., safe_serialization=True)`)")  # fmt: skip
+            raise UserInputError(
+                f"{folder} holds pickled weights {pickled}; hf_genzoo pushes safetensors only "
+                f"(save with `save_pretrained(..., safe_serialization=True)`)"
+            )
         found = sorted(p for p in folder.glob("*") if p.suffix in COMPONENT_SUFFIXES) if folder.is_dir() else []
         if not found:
-            raise ValueError(f"{out}: model_index.json names the component {name!r} but {folder} has no files")
+            raise UserInputError(f"{out}: model_index.json names the component {name!r} but {folder} has no files")
         files += found
     return files
 
 
-def push_to_hub(output_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-                commit_message: str | None = None, token: str | None = None, portable: bool = False) -> CommitInfo:  # fmt: skip
+def push_to_hub(
+    output_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+    portable: bool = False,
+) -> CommitInfo:
     """Create (or reuse) `repo_id` and commit the pipeline in `output_dir` to it, on `revision` (a branch,
     created from main when new; default main). `portable` adds the model and pipeline sources so that diffusers
     alone loads the repo (`hf_genzoo/hub/portable.py`). Returns huggingface_hub's `CommitInfo`."""
@@ -61,7 +74,7 @@ def push_to_hub(output_dir: str | Path, repo_id: str, *, private: bool = False, 
     extra = portable_files(out) if portable else {}  # path in repo -> bytes; replaces model_index.json
     card_for_repo(out, repo_id)  # fails here, before any request, if the folder cannot make a card
     if token is None and get_token() is None:
-        raise ValueError("pushing needs a Hub token: set HF_TOKEN or run `hf auth login`")
+        raise UserInputError("pushing needs a Hub token: set HF_TOKEN or run `hf auth login`")
     api = HfApi(token=token)
     step = "creating the repo"
     try:
@@ -74,13 +87,22 @@ def push_to_hub(output_dir: str | Path, repo_id: str, *, private: bool = False, 
         step = "validating the model card"
         card.validate()
         step = "uploading"
-        operations = [CommitOperationAdd(path_in_repo=p.relative_to(out).as_posix(), path_or_fileobj=str(p))
-                      for p in files if p.relative_to(out).as_posix() not in extra]  # fmt: skip
+        operations = [
+            CommitOperationAdd(path_in_repo=p.relative_to(out).as_posix(), path_or_fileobj=str(p))
+            for p in files
+            if p.relative_to(out).as_posix() not in extra
+        ]
         operations += [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in extra.items()]
         operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
         family = json.loads((out / "model_index.json").read_text())["_class_name"]
-        return api.create_commit(repo_id, operations, revision=revision,
-                                 commit_message=commit_message or f"Upload {family} trained with hf_genzoo")  # fmt: skip
+        return api.create_commit(
+            repo_id,
+            operations,
+            revision=revision,
+            commit_message=commit_message or f"Upload {family} trained with hf_genzoo",
+        )
     except (HfHubHTTPError, ValueError, RuntimeError) as err:  # a failed LFS upload comes as a RuntimeError
-        raise PushError(f"pushing {out} to {repo_id} failed while {step}: {err}\n"
-                        f"Nothing local was changed; run `genzoo push {out} {repo_id}` to try again.") from err
+        raise PushError(
+            f"pushing {out} to {repo_id} failed while {step}: {err}\n"
+            f"Nothing local was changed; run `genzoo push {out} {repo_id}` to try again."
+        ) from err

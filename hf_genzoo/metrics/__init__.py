@@ -14,6 +14,14 @@ from .generative import (
 from .regression import R2Score, r2_score
 
 __all__ = [
-    "R2Score", "density_coverage", "frechet_distance", "frechet_distance_from_stats", "gaussian_stats",
-    "kernel_distance", "knn_radii", "label_entropy", "precision_recall", "r2_score",
-]  # fmt: skip
+    "R2Score",
+    "density_coverage",
+    "frechet_distance",
+    "frechet_distance_from_stats",
+    "gaussian_stats",
+    "kernel_distance",
+    "knn_radii",
+    "label_entropy",
+    "precision_recall",
+    "r2_score",
+]

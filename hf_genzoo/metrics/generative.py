@@ -21,20 +21,22 @@ import math
 import numpy as np
 import torch
 
+from ..errors import UserInputError
+
 Array = torch.Tensor | np.ndarray
 
 
 def _as_features(x: Array, name: str) -> torch.Tensor:
     x = torch.as_tensor(x).detach().to(torch.float64)
     if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"{name} must be a non-empty (N, D) feature matrix, got shape {tuple(x.shape)}")
+        raise UserInputError(f"{name} must be a non-empty (N, D) feature matrix, got shape {tuple(x.shape)}")
     return x
 
 
 def _as_pair(real: Array, fake: Array) -> tuple[torch.Tensor, torch.Tensor]:
     real, fake = _as_features(real, "real"), _as_features(fake, "fake")
     if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
+        raise UserInputError(f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}")
     return real, fake.to(real.device)
 
 
@@ -47,7 +49,7 @@ def gaussian_stats(features: Array) -> tuple[torch.Tensor, torch.Tensor]:
     Cache these for the real set and pass them to `frechet_distance_from_stats`."""
     x = _as_features(features, "features")
     if len(x) < 2:
-        raise ValueError("a covariance needs at least two samples")
+        raise UserInputError("a covariance needs at least two samples")
     mu = x.mean(0)  # (D,)
     centered = x - mu  # (N, D)
     return mu, centered.T @ centered / (len(x) - 1)  # (D,), (D, D)
@@ -67,7 +69,7 @@ def frechet_distance_from_stats(mu1: Array, sigma1: Array, mu2: Array, sigma2: A
     d = mu1.shape[0] if mu1.ndim == 1 else -1
     if any(m.shape != (d,) for m in (mu1, mu2)) or any(s.shape != (d, d) for s in (sigma1, sigma2)):
         shapes = [tuple(a.shape) for a in (mu1, sigma1, mu2, sigma2)]
-        raise ValueError(f"expected means (D,) and covariances (D, D), got shapes {shapes}")
+        raise UserInputError(f"expected means (D,) and covariances (D, D), got shapes {shapes}")
     # Tr((S1 S2)^{1/2}) = sum_i sqrt(lambda_i), lambda_i the eigenvalues of the symmetric PSD matrix
     # sqrt(S1) S2 sqrt(S1), which has the eigenvalues of S1 S2. Two `eigh` calls instead of scipy.linalg.sqrtm:
     # no complex parts to discard, singular covariances (N < D) are fine; rounding's tiny negatives are clamped to 0.
@@ -131,7 +133,7 @@ def kernel_distance(
     real, fake = _as_pair(real, fake)
     size = min(subset_size, len(real), len(fake))
     if size < 2 or subsets < 1:
-        raise ValueError(f"need subsets >= 1 and at least 2 samples per subset, got {subsets} subsets of {size}")
+        raise UserInputError(f"need subsets >= 1 and at least 2 samples per subset, got {subsets} subsets of {size}")
     gamma = 1.0 / real.shape[1] if gamma is None else gamma
     generator = torch.Generator().manual_seed(0) if generator is None else generator
     estimates = []
@@ -148,7 +150,9 @@ def kernel_distance(
 
 def _check_k(k: int, n: int, name: str) -> None:
     if not 1 <= k < n:
-        raise ValueError(f"k must be in [1, {n - 1}] for {n} {name} samples (a point is not its neighbour), got {k}")
+        raise UserInputError(
+            f"k must be in [1, {n - 1}] for {n} {name} samples (a point is not its neighbour), got {k}"
+        )
 
 
 def knn_radii(features: Array, k: int, *, batch_size: int = 1024) -> torch.Tensor:
@@ -235,7 +239,7 @@ def label_entropy(probs_or_labels: Array, num_classes: int) -> dict[str, float]:
         uniform labels, 0.0 when every sample gets the same class.
     """
     if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        raise UserInputError(f"num_classes must be at least 2, got {num_classes}")
     x = torch.as_tensor(probs_or_labels).detach()
     if x.ndim == 2 and x.shape[1] == num_classes:
         labels = x.argmax(dim=1)  # (N,)
@@ -243,9 +247,9 @@ def label_entropy(probs_or_labels: Array, num_classes: int) -> dict[str, float]:
         labels = x.long()
     else:
         got = f"{tuple(x.shape)} {x.dtype}"
-        raise ValueError(f"expected probabilities (N, {num_classes}) or integer labels (N,), got {got}")
+        raise UserInputError(f"expected probabilities (N, {num_classes}) or integer labels (N,), got {got}")
     if len(labels) == 0 or labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must be a non-empty set of integers in [0, {num_classes - 1}]")
+        raise UserInputError(f"labels must be a non-empty set of integers in [0, {num_classes - 1}]")
     p = torch.bincount(labels, minlength=num_classes).double() / len(labels)  # (C,)
     p = p[p > 0]
     entropy = float((p * (1 / p).log()).sum())  # sum_c p_c log(1 / p_c)

@@ -59,8 +59,10 @@ def _load_without_package_init():
 def load_inception(weights_path: str, device: str = "cpu") -> torch.nn.Module:
     """The FID Inception-v3 with the weights at `weights_path`, returning `(N, 2048)` pool features."""
     if not Path(weights_path).is_file():
-        raise FileNotFoundError(f"--inception_weights {weights_path}: no such file (torch-fidelity's "
-                                f"weights-inception-2015-12-05-6726825d.pth is the standard one)")  # fmt: skip
+        raise FileNotFoundError(
+            f"--inception_weights {weights_path}: no such file (torch-fidelity's "
+            f"weights-inception-2015-12-05-6726825d.pth is the standard one)"
+        )
     cls = _inception_class()
     return cls("inception-v3-compat", [FEATURES], feature_extractor_weights_path=weights_path).to(device)
 
@@ -89,7 +91,14 @@ def fid_kid(images: torch.Tensor, reference: dict, weights_path: str, batch_size
     """`FID` and `KID` (mean; `KID_std` its spread over subsets) of `images` against an `inception_reference`."""
     features = inception_features(images, weights_path, batch_size)
     mu, sigma = gaussian_stats(features)
-    kid = kernel_distance(reference["features"], features, subsets=KID_SUBSETS,
-                          subset_size=min(KID_SUBSET_SIZE, len(features), len(reference["features"])))  # fmt: skip
-    return {"FID": frechet_distance_from_stats(reference["mu"], reference["sigma"], mu, sigma),
-            "KID": kid["mean"], "KID_std": kid["std"]}  # fmt: skip
+    kid = kernel_distance(
+        reference["features"],
+        features,
+        subsets=KID_SUBSETS,
+        subset_size=min(KID_SUBSET_SIZE, len(features), len(reference["features"])),
+    )
+    return {
+        "FID": frechet_distance_from_stats(reference["mu"], reference["sigma"], mu, sigma),
+        "KID": kid["mean"],
+        "KID_std": kid["std"],
+    }

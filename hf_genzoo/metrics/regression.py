@@ -6,6 +6,8 @@ R^2 = 1 - sum_j SSE_j / sum_j SST_j over features j (scikit-learn's
 
 import torch
 
+from ..errors import UserInputError
+
 
 class R2Score:
     """Streaming variance-weighted R^2. `update(pred, target)` with `(B, ...)` tensors; `compute()`.
@@ -18,11 +20,13 @@ class R2Score:
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         if pred.shape != target.shape:
-            raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+            raise UserInputError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
         p = pred.detach().reshape(len(pred), -1).double()  # (B, D)
         t = target.detach().reshape(len(target), -1).double()
         if self.sse is None:
-            self.sse, self.sum, self.sum_sq = (torch.zeros(t.shape[1], dtype=torch.float64, device=t.device) for _ in range(3))
+            self.sse, self.sum, self.sum_sq = (
+                torch.zeros(t.shape[1], dtype=torch.float64, device=t.device) for _ in range(3)
+            )
         self.n += len(t)
         self.sse += ((t - p) ** 2).sum(0)
         self.sum += t.sum(0)
@@ -30,7 +34,7 @@ class R2Score:
 
     def compute(self) -> float:
         if self.n < 2:
-            raise ValueError("R^2 needs at least two samples")
+            raise UserInputError("R^2 needs at least two samples")
         sst = self.sum_sq - self.sum**2 / self.n  # (D,) total sum of squares around the per-feature mean
         return float(1.0 - self.sse.sum() / sst.sum())
 

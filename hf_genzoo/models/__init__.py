@@ -2,11 +2,23 @@
 
 from .autoencoder import AutoencoderOutput, ConvAutoencoder, MLPAutoencoder, Normalize
 from .classifier import ClassifierOutput, ImageClassifier
-from .flow import Flow
+from .flow import Flow, FlowOutput
 from .gan import Discriminator, DiscriminatorOutput, Generator, GeneratorOutput
 from .vae import VAE, VAEOutput
 
 __all__ = [
-    "AutoencoderOutput", "ClassifierOutput", "ConvAutoencoder", "Discriminator", "DiscriminatorOutput", "Flow", "Generator",
-    "GeneratorOutput", "ImageClassifier", "MLPAutoencoder", "Normalize", "VAE", "VAEOutput",
-]  # fmt: skip
+    "AutoencoderOutput",
+    "ClassifierOutput",
+    "ConvAutoencoder",
+    "Discriminator",
+    "DiscriminatorOutput",
+    "Flow",
+    "FlowOutput",
+    "Generator",
+    "GeneratorOutput",
+    "ImageClassifier",
+    "MLPAutoencoder",
+    "Normalize",
+    "VAE",
+    "VAEOutput",
+]

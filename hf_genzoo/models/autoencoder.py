@@ -17,14 +17,18 @@ The reconstruction (``sample``) lives in one of two spaces, chosen by ``reconstr
 to [0, 1].
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
+
+from ..errors import UserInputError
+from .blocks import check_shape, check_side, conv_down, conv_up
 
 RECONSTRUCTION_SPACES = ("normalized", "logits")
 
@@ -65,11 +69,11 @@ def _checked_options(mean, std, in_channels, reconstruction) -> tuple[list[float
     """The checks both autoencoders share. Returns mean and std: defaults (0.5, 0.25) per channel,
     else one value per channel is required."""
     if reconstruction not in RECONSTRUCTION_SPACES:
-        raise ValueError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
+        raise UserInputError(f"reconstruction must be one of {RECONSTRUCTION_SPACES}, got {reconstruction!r}")
     mean = [0.5] * in_channels if mean is None else list(mean)
     std = [0.25] * in_channels if std is None else list(std)
     if len(mean) != in_channels or len(std) != in_channels:
-        raise ValueError(f"mean and std need one value per channel ({in_channels}), got {mean} and {std}")
+        raise UserInputError(f"mean and std need one value per channel ({in_channels}), got {mean} and {std}")
     return mean, std
 
 
@@ -80,16 +84,15 @@ class _ImageAutoencoder(ModelMixin, ConfigMixin):
 
     def _check_input(self, x: torch.Tensor) -> None:
         c, s = self.config.in_channels, self.config.sample_size
-        if x.ndim != 4 or tuple(x.shape[1:]) != (c, s, s):
-            raise ValueError(
-                f"{type(self).__name__} takes images of shape (B, {c}, {s}, {s}) in [0, 1]; got {tuple(x.shape)}"
-            )
+        check_shape(type(self).__name__, x, (c, s, s), "images in [0, 1]")
 
+    @apply_forward_hook  # moves the model to the device first under `enable_model_cpu_offload`, as `forward` does
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], `(B, C, H, W)` -> codes."""
         self._check_input(x)
         return self.encoder(self.normalize(x))
 
+    @apply_forward_hook
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Codes -> reconstructions in the reconstruction space, `(B, C, H, W)`."""
         return self.decoder(latents)
@@ -100,11 +103,17 @@ class _ImageAutoencoder(ModelMixin, ConfigMixin):
             return torch.sigmoid(sample)
         return self.normalize.inverse(sample).clamp(0, 1)
 
-    def forward(self, x: torch.Tensor) -> AutoencoderOutput:
+    def forward(self, x: torch.Tensor, return_dict: bool = True) -> AutoencoderOutput | tuple:
+        """Images in [0, 1] `(B, C, H, W)` -> reconstruction, code and normalized input."""
         self._check_input(x)
         normed = self.normalize(x)  # (B, C, H, W)
         latents = self.encoder(normed)
-        return AutoencoderOutput(sample=self.decoder(latents), latents=latents, normed=normed)
+        sample = self.decoder(latents)
+        return (
+            AutoencoderOutput(sample=sample, latents=latents, normed=normed)
+            if return_dict
+            else (sample, latents, normed)
+        )
 
 
 class MLPAutoencoder(_ImageAutoencoder):
@@ -140,7 +149,9 @@ class MLPAutoencoder(_ImageAutoencoder):
         super().__init__()
         mean, std = _checked_options(mean, std, in_channels, reconstruction)
         if hidden_dim < 8:
-            raise ValueError(f"hidden_dim must be at least 8 (the classic code is hidden_dim / 8), got {hidden_dim}")
+            raise UserInputError(
+                f"hidden_dim must be at least 8 (the classic code is hidden_dim / 8), got {hidden_dim}"
+            )
         d = in_channels * sample_size * sample_size
         h = hidden_dim
         z = latent_dim if latent_dim is not None else h // 8
@@ -198,33 +209,19 @@ class ConvAutoencoder(_ImageAutoencoder):
         super().__init__()
         mean, std = _checked_options(mean, std, in_channels, reconstruction)
         if latent not in ("vector", "map"):
-            raise ValueError(f"latent must be 'vector' or 'map', got {latent!r}")
-        factor = 2 ** len(block_out_channels)
-        if sample_size % factor:
-            raise ValueError(
-                f"ConvAutoencoder with {len(block_out_channels)} downsampling blocks needs a resolution divisible "
-                f"by {factor}; got {sample_size}. Use --resolution {max(factor, sample_size // factor * factor)} "
-                f"or fewer blocks."
-            )
+            raise UserInputError(f"latent must be 'vector' or 'map', got {latent!r}")
+        s = check_side("ConvAutoencoder", sample_size, len(block_out_channels))  # side of the last feature map
         self.normalize = Normalize(mean, std)
-        s = sample_size // factor  # side of the last feature map
         chans = [in_channels, *block_out_channels]
-        down = []
-        for c_in, c_out in zip(chans[:-1], chans[1:]):
-            down += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ELU()]
-        up = []
-        rev = chans[::-1]  # e.g. [64, 32, 1]
-        for i, (c_in, c_out) in enumerate(zip(rev[:-1], rev[1:])):
-            up.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
-            if i < len(rev) - 2:
-                up += [nn.BatchNorm2d(c_out), nn.ELU()]
+        down = conv_down(chans, nn.ELU, norm=True)  # (B, C, H, W) -> (B, c_last, s, s)
+        up = conv_up(chans[::-1], nn.ELU, norm=True)  # (B, c_last, s, s) -> (B, C, H, W)
         c_last = block_out_channels[-1]
         if latent == "vector":
             # (B, c_last, s, s) -> (B, hidden_dim) -> (B, latent_dim) -> (B, hidden_dim) -> (B, c_last, s, s)
             d, h = c_last * s * s, hidden_dim
-            to_code = [nn.Flatten(), *([nn.Linear(d, h), nn.ELU(), nn.Linear(h, latent_dim)] if h else [nn.Linear(d, latent_dim)])]
-            from_code = [*([nn.Linear(latent_dim, h), nn.ELU(), nn.Linear(h, d)] if h else [nn.Linear(latent_dim, d)]),
-                         nn.Unflatten(1, (c_last, s, s)), nn.ELU()]  # fmt: skip
+            to_code = [nn.Linear(d, h), nn.ELU(), nn.Linear(h, latent_dim)] if h else [nn.Linear(d, latent_dim)]
+            from_code = [nn.Linear(latent_dim, h), nn.ELU(), nn.Linear(h, d)] if h else [nn.Linear(latent_dim, d)]
+            to_code, from_code = [nn.Flatten(), *to_code], [*from_code, nn.Unflatten(1, (c_last, s, s)), nn.ELU()]
         else:
             # (B, c_last, s, s) -> (B, latent_channels, s, s) -> (B, c_last, s, s)
             to_code = [nn.Conv2d(c_last, latent_channels, 1)]

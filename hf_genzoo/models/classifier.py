@@ -8,14 +8,16 @@ dropout and one linear layer to the class logits. Images are standardized inside
 training set's per-channel mean and std are part of its config), so it takes images in [0, 1].
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
+
+from ..errors import UserInputError
 
 
 @dataclass
@@ -60,13 +62,15 @@ class ImageClassifier(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         if sample_size < 2 ** len(block_out_channels):  # each block halves the side (rounding down)
-            raise ValueError(
+            raise UserInputError(
                 f"{len(block_out_channels)} max-pools need a side of at least {2 ** len(block_out_channels)}; got "
                 f"{sample_size}. Pass fewer block_out_channels in --model_config, or a larger --resolution"
             )
         if num_classes < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
-        self.register_buffer("pixel_mean", torch.tensor(mean or [0.5] * in_channels).view(1, -1, 1, 1), persistent=False)
+            raise UserInputError(f"a classifier needs at least 2 classes, got {num_classes}")
+        self.register_buffer(
+            "pixel_mean", torch.tensor(mean or [0.5] * in_channels).view(1, -1, 1, 1), persistent=False
+        )
         self.register_buffer("pixel_std", torch.tensor(std or [0.5] * in_channels).view(1, -1, 1, 1), persistent=False)
         layers, c = [], in_channels
         for width in block_out_channels:

@@ -26,14 +26,32 @@ discrete image is then (one sample of u; a lower bound in expectation)
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
 
+from ..errors import UserInputError
+from .blocks import check_shape, check_side
+
 LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class FlowOutput(BaseOutput):
+    """
+    Args:
+        sample (`torch.Tensor`): the output, images `(B, C, H, W)` from `forward`, latents `(B, D)` from `inverse=True`.
+        log_det (`torch.Tensor` of shape `(B,)`): log |det| of the Jacobian of that direction.
+    """
+
+    sample: torch.Tensor
+    log_det: torch.Tensor = None  # a default lets accelerate rebuild the output under mixed precision
 
 
 def _per_example(log_det: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -264,21 +282,13 @@ class Flow(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         if num_levels < 1 or steps_per_level < 1 or hidden_channels < 1 or in_channels < 1:
-            raise ValueError(
+            raise UserInputError(
                 "in_channels, num_levels, steps_per_level and hidden_channels must be positive; got "
                 f"{in_channels}, {num_levels}, {steps_per_level}, {hidden_channels}"
             )
-        factor = 2**num_levels
-        if sample_size % factor:
-            fits = [n for n in range(1, num_levels) if sample_size % 2**n == 0]
-            hint = f"or num_levels <= {max(fits)}" if fits else "(an odd resolution cannot be squeezed)"
-            raise ValueError(
-                f"Flow with num_levels={num_levels} squeezes {num_levels} times, so sample_size must be divisible by "
-                f"{factor} (e.g. {factor}, {2 * factor}, {4 * factor}); got {sample_size}. Use such a resolution "
-                f"{hint}."
-            )
+        check_side("Flow", sample_size, num_levels, "squeeze levels (num_levels)")
         if not 0 < logit_alpha < 0.5:
-            raise ValueError(f"logit_alpha must be in (0, 0.5), got {logit_alpha}")
+            raise UserInputError(f"logit_alpha must be in (0, 0.5), got {logit_alpha}")
         self.preprocess = LogitTransform(logit_alpha)
         levels, self.latent_shapes = [], []
         c, s = in_channels, sample_size
@@ -295,20 +305,17 @@ class Flow(ModelMixin, ConfigMixin):
         """D = C * H * W."""
         return self.config.in_channels * self.config.sample_size**2
 
-    def _check_images(self, x: torch.Tensor) -> None:
-        c, s = self.config.in_channels, self.config.sample_size
-        if x.ndim != 4 or tuple(x.shape[1:]) != (c, s, s):
-            raise ValueError(f"Flow takes images of shape (B, {c}, {s}, {s}); got {tuple(x.shape)}")
-
-    def forward(self, z: torch.Tensor, *, inverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latents `(B, D)` -> (images `(B, C, H, W)` in [0, 1] up to the flow's error, log |det dx/dz| `(B,)`).
+    def forward(self, z: torch.Tensor, *, inverse: bool = False, return_dict: bool = True) -> FlowOutput | tuple:
+        """Latents `(B, D)` -> images `(B, C, H, W)` in [0, 1] (up to the flow's error) and log |det dx/dz| `(B,)`,
+        as a `FlowOutput`, or with `return_dict=False` the flow contract's tuple `(x, log_det)`.
 
         `inverse=True` runs `inverse` instead: DistributedDataParallel synchronizes gradients only of
         what goes through the module's call, so training calls `flow(y, inverse=True)`."""
-        if inverse:
-            return self.inverse(z)
-        if z.ndim != 2 or z.shape[1] != self.num_dims:
-            raise ValueError(f"Flow takes latents of shape (B, {self.num_dims}); got {tuple(z.shape)}")
+        x, log_det = self.inverse(z) if inverse else self._forward(z)
+        return FlowOutput(sample=x, log_det=log_det) if return_dict else (x, log_det)
+
+    def _forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_shape("Flow", z, (self.num_dims,), "latents")
         parts = z.split([math.prod(shape) for shape in self.latent_shapes], dim=1)
         b = z.shape[0]
         h, log_det = parts[-1].view(b, *self.latent_shapes[-1]), z.new_zeros(b)
@@ -320,9 +327,11 @@ class Flow(ModelMixin, ConfigMixin):
         x, ld = self.preprocess(h)  # (B, C, H, W)
         return x, log_det + ld
 
+    @apply_forward_hook  # moves the model to the device first under `enable_model_cpu_offload`, as `forward` does
     def inverse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(Dequantized) images `(B, C, H, W)` in [0, 1] -> (latents `(B, D)`, log |det dz/dx| `(B,)`)."""
-        self._check_images(x)
+        c, s = self.config.in_channels, self.config.sample_size
+        check_shape("Flow", x, (c, s, s), "images")
         # 1. logit pre-transform (RealNVP sec 4.1)
         h, log_det = self.preprocess.inverse(x)  # (B, C, H, W)
         # 2. per level: squeeze and flow steps, then factor out half the channels (RealNVP eq. 13-14)

@@ -17,8 +17,8 @@ block_out_channels=...` shapes a matched pair. Each block halves (D) or doubles 
 28 (Fashion-MNIST) and 32 (CIFAR) all work.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -26,6 +26,9 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from ..errors import UserInputError
+from .blocks import check_shape, check_side, conv_down, conv_up
 
 INIT_STD = 0.02  # DCGAN Sec. 4: all weights from N(0, 0.02); BatchNorm scales from N(1, 0.02)
 
@@ -50,19 +53,11 @@ class DiscriminatorOutput(BaseOutput):
     logits: torch.Tensor
 
 
-def _check_resolution(model: str, sample_size: int, block_out_channels: Sequence[int]) -> int:
-    """The side of the lowest-resolution feature map; ValueError naming the resolutions that work."""
+def _check_blocks(model: str, sample_size: int, block_out_channels: Sequence[int]) -> int:
+    """The side of the lowest-resolution feature map; a `UserInputError` naming the resolutions that work."""
     if len(block_out_channels) < 1:
-        raise ValueError(f"{model} needs at least one entry in block_out_channels, got {list(block_out_channels)}")
-    factor = 2 ** len(block_out_channels)
-    if sample_size < factor or sample_size % factor:
-        examples = ", ".join(str(factor * k) for k in range(1, 5))
-        raise ValueError(
-            f"{model} with {len(block_out_channels)} blocks takes a sample_size divisible by {factor} "
-            f"({examples}, ...); got {sample_size}. Use --resolution {max(factor, sample_size // factor * factor)} "
-            f"or change the number of block_out_channels."
-        )
-    return sample_size // factor
+        raise UserInputError(f"{model} needs at least one entry in block_out_channels, got {list(block_out_channels)}")
+    return check_side(model, sample_size, len(block_out_channels), "blocks")
 
 
 def dcgan_init_(module: nn.Module) -> None:
@@ -104,8 +99,8 @@ class Generator(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         if latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
-        s = _check_resolution("Generator", sample_size, block_out_channels)
+            raise UserInputError(f"latent_dim must be a positive integer, got {latent_dim}")
+        s = _check_blocks("Generator", sample_size, block_out_channels)
         chans = list(block_out_channels)[::-1]  # low -> high resolution, e.g. [128, 64]
         self.project = nn.Sequential(
             nn.Linear(latent_dim, chans[0] * s * s, bias=False),  # (B, c0 * s * s); BatchNorm supplies the bias
@@ -113,20 +108,15 @@ class Generator(ModelMixin, ConfigMixin):
             nn.BatchNorm2d(chans[0]),
             nn.ReLU(),
         )
-        blocks = []
-        for c_in, c_out in zip(chans[:-1], chans[1:]):  # (B, c_in, h, w) -> (B, c_out, 2h, 2w)
-            blocks.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False))
-            blocks += [nn.BatchNorm2d(c_out), nn.ReLU()]
-        blocks += [nn.ConvTranspose2d(chans[-1], out_channels, 4, stride=2, padding=1), nn.Tanh()]  # (B, C, H, W)
-        self.blocks = nn.Sequential(*blocks)
+        # (B, c0, s, s) -> (B, C, H, W), each block doubling the side
+        self.blocks = nn.Sequential(*conv_up([*chans, out_channels], nn.ReLU, norm=True, bias=False), nn.Tanh())
         dcgan_init_(self)
 
-    def forward(self, latents: torch.Tensor) -> GeneratorOutput:
+    def forward(self, latents: torch.Tensor, return_dict: bool = True) -> GeneratorOutput | tuple:
         """Latents `(B, latent_dim)` -> `GeneratorOutput(sample)` with images `(B, C, H, W)` in [-1, 1]."""
-        if latents.ndim != 2 or latents.shape[1] != self.config.latent_dim:
-            d = self.config.latent_dim
-            raise ValueError(f"Generator takes latents of shape (B, {d}); got {tuple(latents.shape)}")
-        return GeneratorOutput(sample=self.blocks(self.project(latents)))
+        check_shape("Generator", latents, (self.config.latent_dim,), "latents")
+        sample = self.blocks(self.project(latents))
+        return GeneratorOutput(sample=sample) if return_dict else (sample,)
 
 
 class Discriminator(ModelMixin, ConfigMixin):
@@ -156,27 +146,20 @@ class Discriminator(ModelMixin, ConfigMixin):
         spectral_norm: bool = False,
     ):
         super().__init__()
-        s = _check_resolution("Discriminator", sample_size, block_out_channels)
+        s = _check_blocks("Discriminator", sample_size, block_out_channels)
         chans = [in_channels, *block_out_channels]
-        blocks = []
-        for i, (c_in, c_out) in enumerate(zip(chans[:-1], chans[1:])):  # (B, c_in, h, w) -> (B, c_out, h/2, w/2)
-            batch_norm = i > 0 and not spectral_norm
-            blocks.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=not batch_norm))
-            if batch_norm:
-                blocks.append(nn.BatchNorm2d(c_out))
-            blocks.append(nn.LeakyReLU(0.2))
-        self.blocks = nn.Sequential(*blocks)  # (B, c_last, s, s)
+        leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731
+        layers = conv_down(chans, leaky, norm=not spectral_norm, first_norm=False, bias=False)
+        self.blocks = nn.Sequential(*layers)  # (B, C, H, W) -> (B, c_last, s, s), each block halving the side
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * s * s, 1))  # (B, 1)
         dcgan_init_(self)
         if spectral_norm:
             for m in [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]:
                 _spectral_norm(m)
 
-    def forward(self, images: torch.Tensor) -> DiscriminatorOutput:
+    def forward(self, images: torch.Tensor, return_dict: bool = True) -> DiscriminatorOutput | tuple:
         """Images `(B, C, H, W)` in [-1, 1] -> `DiscriminatorOutput(logits)` of shape `(B,)`."""
         c, s = self.config.in_channels, self.config.sample_size
-        if images.ndim != 4 or tuple(images.shape[1:]) != (c, s, s):
-            raise ValueError(
-                f"Discriminator takes images of shape (B, {c}, {s}, {s}) in [-1, 1]; got {tuple(images.shape)}"
-            )
-        return DiscriminatorOutput(logits=self.head(self.blocks(images)).squeeze(1))
+        check_shape("Discriminator", images, (c, s, s), "images in [-1, 1]")
+        logits = self.head(self.blocks(images)).squeeze(1)
+        return DiscriminatorOutput(logits=logits) if return_dict else (logits,)

@@ -7,6 +7,9 @@ but the last halves the image, so a UNet with B blocks takes sides divisible by 
 
 from diffusers import UNet2DModel
 
+from ..errors import UserInputError
+from .blocks import check_side
+
 # For 28x28 / 32x32 images (Fashion-MNIST, CIFAR): three resolutions (28, 14, 7) with two residual blocks
 # each, as in DDPM (Ho et al. 2020, App. B), but narrower (32-64-128 channels instead of 128-256-256-256) and
 # with self-attention only at the lowest resolution (7x7), which keeps a training step affordable on a CPU.
@@ -36,33 +39,18 @@ def as_model_config(kwargs: dict) -> str:
     return ",".join(f"{k}={v!r}" for k, v in kwargs.items())
 
 
-def unet_sides(num_blocks: int, up_to: int = 64) -> list[int]:
-    """Image sides a UNet with `num_blocks` down blocks takes, up to `up_to`."""
-    step = 2 ** (num_blocks - 1)
-    return list(range(step, up_to + 1, step))
-
-
 def check_unet_config(sample_size: int, block_out_channels, down_block_types, up_block_types, norm_num_groups) -> None:
-    """Raise a ValueError that says what to change when the UNet cannot take `sample_size` images."""
+    """Raise a `UserInputError` that says what to change when the UNet cannot take `sample_size` images."""
     blocks = len(block_out_channels)
     if len(down_block_types) != blocks or len(up_block_types) != blocks:
-        raise ValueError(
+        raise UserInputError(
             f"the UNet has {blocks} block_out_channels but {len(down_block_types)} down_block_types and "
             f"{len(up_block_types)} up_block_types; give one of each per resolution"
         )
-    step = 2 ** (blocks - 1)
-    if sample_size % step:
-        sides = ", ".join(map(str, unet_sides(blocks)))
-        fits = [b for b in range(1, blocks + 1) if sample_size % 2 ** (b - 1) == 0 and sample_size // 2 ** (b - 1) >= 2]
-        raise ValueError(
-            f"a UNet with {blocks} blocks halves the image {blocks - 1} times, so its side must be divisible by "
-            f"{step} ({sides}, ...); got {sample_size}. Pass --resolution {sample_size + (-sample_size) % step} "
-            f"(or {sample_size - sample_size % step}), or a UNet with at most {max(fits)} block(s) through "
-            f"--model_config"
-        )
+    check_side(f"A UNet of {blocks} blocks", sample_size, blocks - 1, "halvings (blocks - 1)")
     bad = [c for c in block_out_channels if c % norm_num_groups]
     if bad:
-        raise ValueError(
+        raise UserInputError(
             f"GroupNorm splits channels into norm_num_groups={norm_num_groups} groups, which does not divide "
             f"block_out_channels {tuple(bad)}; pass norm_num_groups=<a divisor of every width> in --model_config"
         )
@@ -72,6 +60,11 @@ def unet_for_images(in_channels: int, sample_size: int, **overrides) -> UNet2DMo
     """A `UNet2DModel` for `in_channels` x `sample_size` x `sample_size` images: `SMALL_IMAGE_UNET`, then
     `overrides` (any `UNet2DModel` argument). Sizes are checked first, with a message that says what works."""
     kwargs = {**SMALL_IMAGE_UNET, **overrides}
-    check_unet_config(sample_size, kwargs["block_out_channels"], kwargs["down_block_types"], kwargs["up_block_types"],
-                      kwargs["norm_num_groups"])  # fmt: skip
+    check_unet_config(
+        sample_size,
+        kwargs["block_out_channels"],
+        kwargs["down_block_types"],
+        kwargs["up_block_types"],
+        kwargs["norm_num_groups"],
+    )
     return UNet2DModel(sample_size=sample_size, in_channels=in_channels, out_channels=in_channels, **kwargs)

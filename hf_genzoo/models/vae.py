@@ -23,8 +23,8 @@ The model speaks diffusers' VAE protocol (`AutoencoderKL`): `encode(x).latent_di
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,11 @@ from diffusers.models.autoencoders.vae import DecoderOutput, DiagonalGaussianDis
 from diffusers.models.modeling_outputs import AutoencoderKLOutput
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
+
+from ..errors import UserInputError
+from .blocks import check_shape, check_side, conv_down, conv_up
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 LATENTS = ("vector", "map")
@@ -129,27 +133,17 @@ class VAE(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+            raise UserInputError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         if latent not in LATENTS:
-            raise ValueError(f"latent must be one of {LATENTS}, got {latent!r}")
+            raise UserInputError(f"latent must be one of {LATENTS}, got {latent!r}")
         if not block_out_channels:
-            raise ValueError("block_out_channels needs at least one block, e.g. (32, 64)")
+            raise UserInputError("block_out_channels needs at least one block, e.g. (32, 64)")
         if decoder_scale <= 0:
-            raise ValueError(f"decoder_scale must be positive, got {decoder_scale}")
-        factor = 2 ** len(block_out_channels)
-        if sample_size % factor:
-            raise ValueError(
-                f"VAE with {len(block_out_channels)} downsampling blocks needs a resolution divisible by {factor} "
-                f"({', '.join(str(factor * k) for k in range(1, 9))}, ...); got {sample_size}. Use --resolution "
-                f"{max(factor, sample_size // factor * factor)} or fewer blocks in block_out_channels."
-            )
-        s = sample_size // factor  # side of the last feature map
+            raise UserInputError(f"decoder_scale must be positive, got {decoder_scale}")
+        s = check_side("VAE", sample_size, len(block_out_channels))  # side of the last feature map
         c_last = block_out_channels[-1]
         chans = [in_channels, *block_out_channels]
-        down = []
-        for c_in, c_out in zip(chans[:-1], chans[1:]):
-            down += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]
-        self.encoder = nn.Sequential(*down)  # (B, C, H, W) -> (B, c_last, s, s)
+        self.encoder = nn.Sequential(*conv_down(chans, nn.SiLU, norm=False))  # (B, C, H, W) -> (B, c_last, s, s)
         if latent == "vector":
             self.mean_head = nn.Sequential(nn.Flatten(), nn.Linear(c_last * s * s, latent_dim))  # (B, D)
             self.logvar_head = nn.Sequential(nn.Flatten(), nn.Linear(c_last * s * s, latent_dim))
@@ -158,12 +152,7 @@ class VAE(ModelMixin, ConfigMixin):
             self.mean_head = nn.Conv2d(c_last, latent_channels, 1)  # (B, latent_channels, s, s)
             self.logvar_head = nn.Conv2d(c_last, latent_channels, 1)
             from_latent = [nn.Conv2d(latent_channels, c_last, 3, padding=1)]
-        up = []
-        rev = chans[::-1]  # e.g. [64, 32, 1]
-        for i, (c_in, c_out) in enumerate(zip(rev[:-1], rev[1:])):
-            up.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
-            if i < len(rev) - 2:
-                up.append(nn.SiLU())
+        up = conv_up(chans[::-1], nn.SiLU, norm=False)  # (B, c_last, s, s) -> (B, C, H, W)
         self.decoder = nn.Sequential(*from_latent, nn.SiLU(), *up)  # latents -> (B, C, H, W)
         if likelihood == "gaussian" and learn_decoder_scale:
             self.log_scale = nn.Parameter(torch.full((in_channels,), math.log(decoder_scale)))
@@ -177,14 +166,11 @@ class VAE(ModelMixin, ConfigMixin):
         s = c.sample_size // 2 ** len(c.block_out_channels)
         return (c.latent_channels, s, s)
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        c, s = self.config.in_channels, self.config.sample_size
-        if x.ndim != 4 or tuple(x.shape[1:]) != (c, s, s):
-            raise ValueError(f"VAE takes images of shape (B, {c}, {s}, {s}) in [0, 1]; got {tuple(x.shape)}")
-
+    @apply_forward_hook  # moves the model to the device first under `enable_model_cpu_offload`, as AutoencoderKL's
     def encode(self, x: torch.Tensor, return_dict: bool = True) -> AutoencoderKLOutput | tuple:
         """Images in [0, 1] `(B, C, H, W)` -> the posterior q(z|x) as `latent_dist`."""
-        self._check_input(x)
+        c, s = self.config.in_channels, self.config.sample_size
+        check_shape("VAE", x, (c, s, s), "images in [0, 1]")
         h = self.encoder(2 * x - 1)  # (B, c_last, s, s); centred input
         mean, logvar = self.mean_head(h), self.logvar_head(h)  # (B, D) or (B, latent_channels, s, s)
         if self.config.latent == "vector":
@@ -192,14 +178,13 @@ class VAE(ModelMixin, ConfigMixin):
         posterior = DiagonalGaussianDistribution(torch.cat([mean, logvar], dim=1))
         return AutoencoderKLOutput(latent_dist=posterior) if return_dict else (posterior,)
 
+    @apply_forward_hook
     def decode(self, z: torch.Tensor, return_dict: bool = True) -> DecoderOutput | tuple:
         """Latents `(B, *latent_shape)` (a vector latent may also be `(B, latent_dim)`) -> decoder output
         `(B, C, H, W)`: logits (Bernoulli) or means (Gaussian); `to_pixels` maps it to [0, 1]."""
         if self.config.latent == "vector" and z.ndim == 2:
             z = z[..., None, None]  # (B, D, 1, 1)
-        if tuple(z.shape[1:]) != self.latent_shape:
-            raise ValueError(f"VAE.decode takes latents of shape (B, {', '.join(map(str, self.latent_shape))}); "
-                             f"got {tuple(z.shape)}")  # fmt: skip
+        check_shape("VAE.decode", z, self.latent_shape, "latents")
         if self.config.latent == "vector":
             z = z.flatten(1)  # (B, D)
         sample = self.decoder(z)  # (B, C, H, W)
@@ -214,11 +199,11 @@ class VAE(ModelMixin, ConfigMixin):
     def decoder_log_scale(self) -> torch.Tensor:
         """log sigma of the Gaussian decoder, `(C,)`, floored at `MIN_LOG_SCALE`."""
         if self.config.likelihood != "gaussian":
-            raise ValueError("only the Gaussian decoder has a scale (likelihood='gaussian')")
+            raise UserInputError("only the Gaussian decoder has a scale (likelihood='gaussian')")
         if self.config.learn_decoder_scale:
             return self.log_scale.clamp(min=MIN_LOG_SCALE)
-        return torch.full((self.config.in_channels,), max(math.log(self.config.decoder_scale), MIN_LOG_SCALE),
-                          device=self.device, dtype=self.dtype)  # fmt: skip
+        log_scale = max(math.log(self.config.decoder_scale), MIN_LOG_SCALE)
+        return torch.full((self.config.in_channels,), log_scale, device=self.device, dtype=self.dtype)
 
     def reconstruction_nll(self, sample: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x|z) per image `(B,)` in nats, from the decoder output `sample` and images `x` in [0, 1].
@@ -235,18 +220,24 @@ class VAE(ModelMixin, ConfigMixin):
         return nll.flatten(1).sum(1)  # (B,)
 
     def forward(
-        self, x: torch.Tensor, generator: torch.Generator | None = None, sample_posterior: bool = True
-    ) -> VAEOutput:
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        sample_posterior: bool = True,
+        return_dict: bool = True,
+    ) -> VAEOutput | tuple:
         r"""
         Args:
             x (`torch.Tensor` of shape `(B, C, H, W)`): images in [0, 1].
             generator (`torch.Generator`, *optional*): for the posterior sample.
             sample_posterior (`bool`, *optional*, defaults to `True`): decode z = mu + sigma * eps (training,
                 the ELBO); `False` decodes the posterior mean (a deterministic reconstruction).
+            return_dict (`bool`, *optional*, defaults to `True`): a `VAEOutput`, else `(sample, latent_dist, kl)`.
         """
         # 1. posterior q(z|x) = N(mu, diag sigma^2) from the two heads
         posterior = self.encode(x).latent_dist
         # 2. reparameterization z = mu + sigma * eps, eps ~ N(0, I) (sec. 2.4, eq. 10)
         z = posterior.sample(generator) if sample_posterior else posterior.mode()
         # 3. KL(q(z|x) || N(0, I)) = 1/2 sum(mu^2 + sigma^2 - 1 - log sigma^2) (eq. 10, appendix B)
-        return VAEOutput(sample=self.decode(z).sample, latent_dist=posterior, kl=posterior.kl())
+        out = VAEOutput(sample=self.decode(z).sample, latent_dist=posterior, kl=posterior.kl())
+        return out if return_dict else out.to_tuple()

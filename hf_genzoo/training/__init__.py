@@ -1,11 +1,12 @@
-"""Training: one accelerate loop (`train`) and one small objective per family."""
+"""Training: one accelerate loop (`train`) and one small objective per family.
 
-from . import autoencoder, classifier, diffusion, flow, gan, vae  # noqa: F401  (each module registers its family's objectives)
+Importing this package imports each family's objective module, which registers the family
+(`hf_genzoo.family.register_family`).
+"""
+
+from . import autoencoder, classifier, diffusion, flow, gan, vae  # noqa: F401  (each registers its family)
 from .config import TrainConfig
 from .loop import TrainResult, find_checkpoint, train
-from .objective import OBJECTIVES, Objective, get_objective_class, make_config, register
+from .objective import Objective, build_model, make_config
 
-__all__ = [
-    "OBJECTIVES", "Objective", "TrainConfig", "TrainResult", "find_checkpoint", "get_objective_class", "make_config",
-    "register", "train",
-]  # fmt: skip
+__all__ = ["Objective", "TrainConfig", "TrainResult", "build_model", "find_checkpoint", "make_config", "train"]

@@ -6,8 +6,9 @@ Built from `TrainConfig`'s fields; the chosen family's `recipe` becomes the defa
 
 import argparse
 
+from ..compat import argparse_actions
+from ..family import families, get_family
 from .config import TrainConfig, add_dataclass_arguments, config_from_namespace
-from .objective import OBJECTIVES, get_objective_class
 
 EXAMPLES = """examples:
   genzoo train mlp_autoencoder --dataset digits --epochs 50
@@ -22,9 +23,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, model_as_flag: bool) ->
     """Add the training flags to `parser`, which must be made with `add_help=False` (`parse_train_args`
     adds --help once the recipe's defaults are in, so --help shows them)."""
     if model_as_flag:
-        parser.add_argument("--model", required=True, choices=sorted(OBJECTIVES), help="model family to train")
+        parser.add_argument("--model", required=True, choices=list(families()), help="model family to train")
     else:
-        parser.add_argument("model", choices=sorted(OBJECTIVES), help="model family to train")
+        parser.add_argument("model", choices=list(families()), help="model family to train")
     add_dataclass_arguments(parser, TrainConfig, skip=("model",))
     parser.epilog = EXAMPLES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -34,11 +35,13 @@ def parse_train_args(parser: argparse.ArgumentParser, argv: list[str] | None) ->
     """Parse twice: first to learn the model, then with its recipe as the defaults."""
     try:
         known, _ = parser.parse_known_args(argv)
-        recipe = get_objective_class(known.model).recipe
+        recipe = get_family(known.model).objective.recipe
         parser.set_defaults(**recipe)
-        for action in parser._actions:  # say which defaults are the family's own
+        for action in argparse_actions(parser):  # say which defaults are the family's own
             if action.dest in recipe and action.help:
-                action.help = action.help.replace("(default: %(default)s)", f"(default: %(default)s, the {known.model} recipe)")
+                action.help = action.help.replace(
+                    "(default: %(default)s)", f"(default: %(default)s, the {known.model} recipe)"
+                )
     except SystemExit:  # no model given (e.g. plain --help): report it in the full parse below
         pass
     parser.add_argument("-h", "--help", action="help", help="show this help message and exit")

@@ -14,10 +14,13 @@ from accelerate import Accelerator
 from hf_genzoo.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 from hf_genzoo.pipelines import AutoencoderPipeline
 
-from ..data import Corruption, ImageData, parse_corruption, to_unit_range
+from ..data import Corruption, TensorData, parse_corruption, to_unit_range
+from ..errors import UserInputError
+from ..family import Family, Tiny, register_family
 from ..metrics import R2Score
+from ..trilemma import fitted_gaussian_probe, midpoints_probe
 from .config import TrainConfig
-from .objective import Objective, build_model, register
+from .objective import Objective, build_model
 
 LOSSES = ("mse", "bce")
 EVAL_NOISE_SEED = 1234  # the same corrupted held-out images at every evaluation
@@ -60,17 +63,21 @@ def evaluate_autoencoder(model, loader, accelerator: Accelerator, corruption: Co
 class _AutoencoderObjective(Objective):
     model_class: type
 
-    def __init__(self, cfg: TrainConfig, data: ImageData):
+    def __init__(self, cfg: TrainConfig, data: TensorData):
         super().__init__(cfg, data)
         if cfg.loss not in LOSSES:
-            raise ValueError(f"--loss must be one of {LOSSES}, got {cfg.loss!r}")
+            raise UserInputError(f"--loss must be one of {LOSSES}, got {cfg.loss!r}")
         self.corruption = parse_corruption(cfg.noise)
         mean, std = data.channel_stats()
         self.ae = build_model(
-            self.model_class, cfg,
-            in_channels=data.channels, sample_size=data.resolution, mean=mean, std=std,
+            self.model_class,
+            cfg,
+            in_channels=data.channels,
+            sample_size=data.resolution,
+            mean=mean,
+            std=std,
             reconstruction="logits" if cfg.loss == "bce" else "normalized",
-        )  # fmt: skip
+        )
         self.models = {"autoencoder": self.ae}
 
     def _inputs(self, batch: dict, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,15 +104,55 @@ class _AutoencoderObjective(Objective):
 
     def card_info(self):
         kind = "denoising autoencoder" if self.corruption else "autoencoder"
-        return {"family": "autoencoder", "tags": ["autoencoder", self.name] + (["denoising"] if self.corruption else []),
-                "description": f"{self.model_class.__name__} ({kind})", "main_metric": "r2"}  # fmt: skip
+        return {
+            "tags": ["autoencoder", self.name] + (["denoising"] if self.corruption else []),
+            "description": f"{self.model_class.__name__} ({kind})",
+            "main_metric": "r2",
+        }
 
 
-@register("mlp_autoencoder")
 class MLPAutoencoderObjective(_AutoencoderObjective):
     model_class = MLPAutoencoder
 
 
-@register("conv_autoencoder")
 class ConvAutoencoderObjective(_AutoencoderObjective):
     model_class = ConvAutoencoder
+
+
+def evaluate_pipeline(pipe: AutoencoderPipeline, loader, accelerator: Accelerator, noise: str | None) -> dict:
+    """`genzoo evaluate`: R^2 of a saved autoencoder's reconstructions (of `noise`-corrupted inputs, if given)."""
+    return evaluate_autoencoder(
+        pipe.autoencoder.to(accelerator.device).eval(), loader, accelerator, parse_corruption(noise)
+    )
+
+
+def reconstruct(pipe: AutoencoderPipeline, images: torch.Tensor) -> torch.Tensor:
+    return pipe.reconstruct(images, output_type="pt").images
+
+
+def latent_probes(pipe: AutoencoderPipeline, context) -> list:
+    """An autoencoder has no prior to sample: its trilemma rows look at its latent space instead."""
+    return [
+        fitted_gaussian_probe("conv_autoencoder", pipe, context.train_images),
+        midpoints_probe("conv_autoencoder", pipe, context.test_images),
+    ]
+
+
+AUTOENCODER = dict(
+    pipeline=AutoencoderPipeline,
+    models=(MLPAutoencoder, ConvAutoencoder),
+    pipeline_tag="image-to-image",
+    card_template="autoencoder",
+    transform=reconstruct,
+    evaluate=evaluate_pipeline,
+)
+register_family(Family("mlp_autoencoder", MLPAutoencoderObjective, tiny=Tiny("hidden_dim=32"), **AUTOENCODER))
+register_family(
+    Family(
+        "conv_autoencoder",
+        ConvAutoencoderObjective,
+        tiny=Tiny("block_out_channels=(8, 16),latent_dim=8"),
+        trilemma_rows=latent_probes,
+        **AUTOENCODER,
+    )
+)

@@ -12,14 +12,15 @@ from accelerate import Accelerator
 from hf_genzoo.models.classifier import ImageClassifier
 from hf_genzoo.pipelines.classifier import ClassifierPipeline
 
-from ..data import ImageData, to_unit_range
+from ..data import TensorData, to_unit_range
+from ..errors import UserInputError
+from ..family import Family, Tiny, register_family
 from .config import TrainConfig
-from .objective import Objective, build_model, register
+from .objective import Objective, build_model
 
 LABEL_SMOOTHING = 0.1
 
 
-@register("classifier")
 class ClassifierObjective(Objective):
     """Trains an [`ImageClassifier`] on the dataset's labels; see the module docstring."""
 
@@ -32,17 +33,25 @@ class ClassifierObjective(Objective):
         "random_flip": False,  # set it for natural images; digits are not mirror-symmetric
     }
 
-    def __init__(self, cfg: TrainConfig, data: ImageData):
+    def __init__(self, cfg: TrainConfig, data: TensorData):
         super().__init__(cfg, data)
         if data.labels is None:
-            raise ValueError(f"{data.name} has no labels; a classifier needs a label column (--label_column)")
+            raise UserInputError(f"{data.name} has no labels; a classifier needs a label column (--label_column)")
         if cfg.noise:
-            raise ValueError(f"the classifier takes no --noise (got {cfg.noise!r})")
+            raise UserInputError(f"the classifier takes no --noise (got {cfg.noise!r})")
         num_classes = int(data.labels.max()) + 1
         names = list(data.label_names) if data.label_names else None
         mean, std = data.channel_stats()
-        self.classifier = build_model(ImageClassifier, cfg, in_channels=data.channels, sample_size=data.resolution,
-                                      num_classes=num_classes, class_names=names, mean=mean, std=std)  # fmt: skip
+        self.classifier = build_model(
+            ImageClassifier,
+            cfg,
+            in_channels=data.channels,
+            sample_size=data.resolution,
+            num_classes=num_classes,
+            class_names=names,
+            mean=mean,
+            std=std,
+        )
         self.models = {"classifier": self.classifier}
 
     def losses(self, batch, step):
@@ -72,13 +81,44 @@ class ClassifierObjective(Objective):
         """Held-out images, sorted into rows: correctly classified on top, mistakes below."""
         x = to_unit_range(batch["pixel_values"])  # (N, C, H, W)
         right = self.models["classifier"](x).logits.argmax(-1) == batch["labels"]
-        return torch.stack([torch.where(right.view(-1, 1, 1, 1), x, torch.zeros_like(x)),
-                            torch.where(right.view(-1, 1, 1, 1), torch.zeros_like(x), x)]).cpu()  # fmt: skip
+        right = right.view(-1, 1, 1, 1)
+        return torch.stack(
+            [torch.where(right, x, torch.zeros_like(x)), torch.where(right, torch.zeros_like(x), x)]
+        ).cpu()
 
     def pipeline(self, accelerator: Accelerator) -> ClassifierPipeline:
         return ClassifierPipeline(classifier=accelerator.unwrap_model(self.models["classifier"]).eval())
 
     def card_info(self):
-        return {"family": "classifier", "tags": ["image-classification", "feature-extractor"],
-                "description": "Image classifier (the feature space of hf_genzoo's sample-quality metrics)",
-                "main_metric": "accuracy"}  # fmt: skip
+        return {
+            "tags": ["image-classification", "feature-extractor"],
+            "description": "Image classifier (the feature space of hf_genzoo's sample-quality metrics)",
+            "main_metric": "accuracy",
+        }
+
+
+def evaluate_pipeline(pipe: ClassifierPipeline, loader, accelerator: Accelerator, noise: str | None) -> dict:
+    """`genzoo evaluate`: a saved classifier's accuracy on the held-out images."""
+    if noise:
+        raise UserInputError("`genzoo evaluate --noise` is for autoencoders; a classifier is evaluated on clean images")
+    pipe.to(accelerator.device)
+    right = total = 0
+    for batch in loader:
+        labels = pipe(batch["pixel_values"]).labels.cpu()
+        right, total = right + int((labels == batch["labels"].cpu()).sum()), total + len(labels)
+    return {"accuracy": right / total}
+
+
+register_family(
+    Family(
+        "classifier",
+        ClassifierObjective,
+        ClassifierPipeline,
+        Tiny("block_out_channels=(16, 32)", steps=150),
+        models=(ImageClassifier,),
+        pipeline_tag="image-classification",
+        transform=lambda pipe, images: pipe(images).labels,
+        evaluate=evaluate_pipeline,
+        features=True,
+    )
+)

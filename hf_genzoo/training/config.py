@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UserInputError
+
 
 def _f(default, help: str, **kw):
     return field(default=default, metadata={"help": help, **kw})
@@ -21,7 +23,9 @@ def _f(default, help: str, **kw):
 class TrainConfig:
     model: str = _f(None, "model family to train (see `genzoo train --help`)", positional=True)
     # --- data
-    dataset: str = _f("digits", "dataset name, Hub id, imagefolder:<path> or local file/folder (digits needs no network)")
+    dataset: str = _f(
+        "digits", "dataset name, Hub id, imagefolder:<path> or local file/folder (digits needs no network)"
+    )
     train_split: str = _f("train", "split to train on; datasets slicing works, e.g. 'train[:90%]'")
     eval_split: str = _f("test", "held-out split evaluated each epoch, e.g. 'test' or 'train[90%:]'")
     image_column: str = _f(None, "image column (default: the first Image/array column)")
@@ -33,8 +37,11 @@ class TrainConfig:
     # --- model and objective
     model_config: str = _f("", "model constructor overrides, e.g. 'latent_dim=2,hidden_dim=512'")
     noise: str = _f(None, "train as a denoising model: corrupt the input with gaussian:SIGMA or mask:P")
-    loss: str = _f("mse", "autoencoder loss: mse, or bce (binary cross-entropy for images in [0, 1]); the VAE: elbo",
-                   choices=("mse", "bce", "elbo"))
+    loss: str = _f(
+        "mse",
+        "autoencoder loss: mse, or bce (binary cross-entropy for images in [0, 1]); the VAE: elbo",
+        choices=("mse", "bce", "elbo"),
+    )
     # --- optimization
     epochs: int = _f(10, "passes over the training split (the benchmarks' budget)")
     max_steps: int = _f(None, "stop after this many optimizer steps (overrides --epochs)")
@@ -43,27 +50,43 @@ class TrainConfig:
     adam_beta1: float = _f(0.9, "Adam beta1 (GANs want 0.5, Radford et al. 2016)")
     adam_beta2: float = _f(0.999, "Adam beta2")
     weight_decay: float = _f(0.0, "AdamW decoupled weight decay")
-    lr_scheduler: str = _f("constant", "learning-rate schedule (diffusers.optimization.get_scheduler)",
-                           choices=("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                                    "polynomial"))
+    lr_scheduler: str = _f(
+        "constant",
+        "learning-rate schedule (diffusers.optimization.get_scheduler)",
+        choices=("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"),
+    )
     lr_warmup_steps: int = _f(0, "linear warm-up steps of the learning rate")
     max_grad_norm: float = _f(None, "clip gradients to this global norm (off by default)")
     gradient_accumulation_steps: int = _f(1, "batches accumulated per optimizer step (effective batch = this x batch)")
-    mixed_precision: str = _f("no", "bf16 is fast on CPUs with AVX-512 BF16 and on recent GPUs; fp16 needs a GPU; auto: "
-                              "bf16 where the CPU or GPU computes it natively, else no", choices=("no", "bf16", "fp16", "auto"))
+    mixed_precision: str = _f(
+        "no",
+        "bf16 is fast on CPUs with AVX-512 BF16 and on recent GPUs; fp16 needs a GPU; auto: "
+        "bf16 where the CPU or GPU computes it natively, else no",
+        choices=("no", "bf16", "fp16", "auto"),
+    )
     seed: int = _f(0, "seed of weights, shuffling and noise: the same seed gives the same run")
     # --- diffusion (the names of diffusers' examples/unconditional_image_generation/train_unconditional.py)
-    prediction_type: str = _f("epsilon", "diffusion: what the UNet predicts, the noise (epsilon) or v = a*noise - s*x0",
-                              choices=("epsilon", "v_prediction"))
+    prediction_type: str = _f(
+        "epsilon",
+        "diffusion: what the UNet predicts, the noise (epsilon) or v = a*noise - s*x0",
+        choices=("epsilon", "v_prediction"),
+    )
     ddpm_num_steps: int = _f(1000, "diffusion: timesteps of the forward (noising) process")
-    ddpm_beta_schedule: str = _f("linear", "diffusion: noise schedule (linear: Ho et al. 2020; squaredcos_cap_v2: cosine)",
-                                 choices=("linear", "scaled_linear", "squaredcos_cap_v2"))
-    ema_max_decay: float = _f(0.9999, "diffusion: the EMA's decay once warmed up (the EMA weights are saved and sampled)")
+    ddpm_beta_schedule: str = _f(
+        "linear",
+        "diffusion: noise schedule (linear: Ho et al. 2020; squaredcos_cap_v2: cosine)",
+        choices=("linear", "scaled_linear", "squaredcos_cap_v2"),
+    )
+    ema_max_decay: float = _f(
+        0.9999, "diffusion: the EMA's decay once warmed up (the EMA weights are saved and sampled)"
+    )
     ema_inv_gamma: float = _f(1.0, "diffusion: EMA warm-up, decay = 1 - (1 + step / inv_gamma) ** -power")
     ema_power: float = _f(0.75, "diffusion: EMA warm-up power (3/4 suits runs under ~1M steps, 2/3 longer ones)")
     # --- sharing (token: HF_TOKEN or `hf auth login`; never a flag, so it stays out of logs and configs)
     push_to_hub: bool = _f(False, "push the pipeline and its model card to the Hub when training ends")
-    hub_model_id: str = _f(None, "Hub repo to push to, user/name (default: the output folder's name, in your namespace)")
+    hub_model_id: str = _f(
+        None, "Hub repo to push to, user/name (default: the output folder's name, in your namespace)"
+    )
     hub_private_repo: bool = _f(False, "create the Hub repo as private")
     # --- bookkeeping
     output_dir: str = _f("genzoo-output", "where the pipeline, checkpoints, logs and pictures go")
@@ -112,7 +135,7 @@ def parse_kwargs(spec: str) -> dict[str, Any]:
             raise SyntaxError("positional value")
         return {kw.arg: ast.literal_eval(kw.value) for kw in tree.keywords}
     except (SyntaxError, ValueError) as err:
-        raise ValueError(
+        raise UserInputError(
             f"--model_config {spec!r} is not a list of key=value pairs with Python literal values "
             f"(e.g. 'latent_dim=2,block_out_channels=(32, 64)'): {err}"
         ) from None
@@ -131,17 +154,21 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls=TrainConfig, sk
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        kind = {"int": int, "float": float, "str": str, "bool": bool}[f.type if isinstance(f.type, str) else f.type.__name__]
+        kind = {"int": int, "float": float, "str": str, "bool": bool}[
+            f.type if isinstance(f.type, str) else f.type.__name__
+        ]
         shown = " (default: %(default)s)" if f.default not in (None, "") else ""
         help_text = f.metadata["help"].replace("%", "%%")  # argparse formats help with %
         if f.metadata.get("positional"):
             parser.add_argument(f.name, help=help_text)
         elif kind is bool:
-            parser.add_argument(f"--{f.name}", type=_str2bool, nargs="?", const=True, default=f.default,
-                                help=help_text + shown)  # fmt: skip
+            parser.add_argument(
+                f"--{f.name}", type=_str2bool, nargs="?", const=True, default=f.default, help=help_text + shown
+            )
         else:
-            parser.add_argument(f"--{f.name}", type=kind, default=f.default, help=help_text + shown,
-                                choices=f.metadata.get("choices"))  # fmt: skip
+            parser.add_argument(
+                f"--{f.name}", type=kind, default=f.default, help=help_text + shown, choices=f.metadata.get("choices")
+            )
 
 
 def config_from_namespace(ns: argparse.Namespace) -> TrainConfig:

@@ -29,12 +29,15 @@ from accelerate.utils import extract_model_from_parallel
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 from diffusers.training_utils import EMAModel
 
-from hf_genzoo.models.unet import unet_for_images
-from hf_genzoo.samplers import make_scheduler
+from hf_genzoo.models.unet import TINY_UNET, as_model_config, unet_for_images
+from hf_genzoo.samplers import DEFAULT_STEPS, SAMPLERS, make_scheduler, use_sampler
 
-from ..data import ImageData, to_unit_range
+from ..data import TensorData, to_unit_range
+from ..errors import UserInputError
+from ..family import Family, SampleOption, Tiny, register_family
+from ..trilemma import Row, Target, sampled
 from .config import TrainConfig
-from .objective import Objective, register
+from .objective import Objective
 
 EVAL_SEED = 1234  # the same (t, noise) pairs at every evaluation
 PICTURE_SEED = 0  # the same starting noise in every picture, so pictures compare over training
@@ -44,8 +47,11 @@ T_BUCKETS = 4  # the held-out loss is also reported over 4 equal ranges of t
 
 
 def noise_scheduler_for(cfg: TrainConfig) -> DDPMScheduler:
-    return DDPMScheduler(num_train_timesteps=cfg.ddpm_num_steps, beta_schedule=cfg.ddpm_beta_schedule,
-                         prediction_type=cfg.prediction_type)  # fmt: skip
+    return DDPMScheduler(
+        num_train_timesteps=cfg.ddpm_num_steps,
+        beta_schedule=cfg.ddpm_beta_schedule,
+        prediction_type=cfg.prediction_type,
+    )
 
 
 def diffusion_target(scheduler: DDPMScheduler, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -55,10 +61,9 @@ def diffusion_target(scheduler: DDPMScheduler, x0: torch.Tensor, noise: torch.Te
         return noise
     if kind == "v_prediction":
         return scheduler.get_velocity(x0, noise, t)
-    raise ValueError(f"prediction_type {kind!r} is not trained here; use epsilon or v_prediction")
+    raise UserInputError(f"prediction_type {kind!r} is not trained here; use epsilon or v_prediction")
 
 
-@register("ddpm")
 class DDPMObjective(Objective):
     """Trains diffusers' `UNet2DModel` as a DDPM with an EMA of its weights; see the module docstring."""
 
@@ -75,16 +80,24 @@ class DDPMObjective(Objective):
         "random_flip": False,  # digits and clothes are not mirror-symmetric; Ho et al. flip CIFAR-10 only
     }
 
-    def __init__(self, cfg: TrainConfig, data: ImageData):
+    def __init__(self, cfg: TrainConfig, data: TensorData):
         super().__init__(cfg, data)
         if cfg.noise:
-            raise ValueError(f"a DDPM makes its own noise; --noise is for denoising autoencoders (got {cfg.noise!r})")
+            raise UserInputError(
+                f"a DDPM makes its own noise; --noise is for denoising autoencoders (got {cfg.noise!r})"
+            )
         self.unet = unet_for_images(data.channels, data.resolution, **cfg.model_kwargs())
         self.noise_scheduler = noise_scheduler_for(cfg)
         self.ema = EMAModel(
-            self.unet.parameters(), decay=cfg.ema_max_decay, use_ema_warmup=True, inv_gamma=cfg.ema_inv_gamma,
-            power=cfg.ema_power, foreach=True, model_cls=UNet2DModel, model_config=self.unet.config,
-        )  # fmt: skip
+            self.unet.parameters(),
+            decay=cfg.ema_max_decay,
+            use_ema_warmup=True,
+            inv_gamma=cfg.ema_inv_gamma,
+            power=cfg.ema_power,
+            foreach=True,
+            model_cls=UNet2DModel,
+            model_config=self.unet.config,
+        )
         self.models = {"unet": self.unet}
 
     def losses(self, batch, step):
@@ -150,7 +163,9 @@ class DDPMObjective(Objective):
         pipe = DDPMPipeline(unet=unet, scheduler=make_scheduler(PICTURE_SAMPLER, self.noise_scheduler.config))
         pipe.set_progress_bar_config(disable=True)
         g = torch.Generator(device="cpu").manual_seed(PICTURE_SEED)
-        fake = pipe(batch_size=PICTURE_ROWS * len(real), generator=g, num_inference_steps=PICTURE_STEPS, output_type="pt").images
+        fake = pipe(
+            batch_size=PICTURE_ROWS * len(real), generator=g, num_inference_steps=PICTURE_STEPS, output_type="pt"
+        ).images
         return torch.cat([real[None].cpu(), fake.float().cpu().view(PICTURE_ROWS, *real.shape)])  # (1 + R, N, C, H, W)
 
     def pipeline(self, accelerator: Accelerator) -> DDPMPipeline:
@@ -160,7 +175,58 @@ class DDPMObjective(Objective):
         return DDPMPipeline(unet=unet.eval(), scheduler=self.noise_scheduler)
 
     def card_info(self):
-        return {"family": "ddpm", "tags": ["ddpm", "diffusion", "unconditional-image-generation"],
-                "description": f"DDPM ({self.noise_scheduler.config.prediction_type} prediction)", "main_metric": "loss",
-                "hyperparameters": ("prediction_type", "ddpm_num_steps", "ddpm_beta_schedule", "ema_max_decay",
-                                    "ema_power", "max_grad_norm")}  # fmt: skip
+        return {
+            "tags": ["ddpm", "diffusion", "unconditional-image-generation"],
+            "description": f"DDPM ({self.noise_scheduler.config.prediction_type} prediction)",
+            "main_metric": "loss",
+            "hyperparameters": (
+                "prediction_type",
+                "ddpm_num_steps",
+                "ddpm_beta_schedule",
+                "ema_max_decay",
+                "ema_power",
+                "max_grad_norm",
+            ),
+        }
+
+
+def sample(pipe: DDPMPipeline, batch_size: int, generator, scheduler: str | None = None, steps: int | None = None):
+    """Images from a saved DDPM: its own scheduler, or `scheduler` swapped in (the network is the same), for `steps`
+    steps (default: the sampler's usual number, `DEFAULT_STEPS`)."""
+    if scheduler:
+        use_sampler(pipe, scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    steps = steps or DEFAULT_STEPS[scheduler or "ddpm"]
+    return pipe(batch_size=batch_size, generator=generator, num_inference_steps=steps, output_type="pt").images
+
+
+# The trilemma's rows: one network under four samplers; the claim checked is the fast solver's (Lu et al. 2022).
+TRILEMMA_SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("dpmsolver++", 20), ("dpmsolver++", 10)]
+
+
+def trilemma_rows(pipe: DDPMPipeline, context) -> list[Row]:
+    return [
+        Row(f"{'DDPM' if s == 'ddpm' else s} {k}", sampled(pipe, scheduler=s, steps=k), k, key=f"ddpm/{s}-{k}")
+        for s, k in TRILEMMA_SAMPLERS
+    ]
+
+
+register_family(
+    Family(
+        "ddpm",
+        DDPMObjective,
+        DDPMPipeline,
+        Tiny(as_model_config(TINY_UNET)),
+        models=(UNet2DModel,),
+        sample=sample,
+        sample_options={
+            "scheduler": SampleOption(
+                str, "the sampler, only the scheduler swapped (default: the saved one)", tuple(SAMPLERS)
+            ),
+            "steps": SampleOption(int, "sampling steps (default: ddpm 1000, ddim 50, dpmsolver++ 20)"),
+        },
+        nfe=lambda scheduler=None, steps=None: steps or DEFAULT_STEPS[scheduler or "ddpm"],
+        trilemma_rows=trilemma_rows,
+        trilemma_targets=(Target("ddpm/dpmsolver++-20", "ddpm/ddpm-1000", max_fd_ratio=1.15, max_time_ratio=0.03),),
+    )
+)

@@ -13,16 +13,18 @@ from accelerate import Accelerator
 from hf_genzoo.models.flow import Flow
 from hf_genzoo.pipelines.flow import FlowPipeline
 
-from ..data import ImageData
+from ..data import TensorData
+from ..errors import UserInputError
+from ..family import Family, SampleOption, Tiny, draw, register_family
+from ..trilemma import Row, sampled
 from .config import TrainConfig
-from .objective import Objective, build_model, register
+from .objective import Objective, build_model
 
 EVAL_NOISE_SEED = 1234  # the same dequantization noise at every evaluation
 INIT_IMAGES = 512  # images for the data-dependent actnorm initialization
 TEMPERATURES = (0.7, 1.0)  # rows of the training picture (Glow sec 5.3: T = 0.7 looks best)
 
 
-@register("flow")
 class FlowObjective(Objective):
     recipe = dict(
         epochs=12,  # fashion_mnist: test bits/dim 3.202 after 10 epochs, still falling ~0.016 per epoch
@@ -33,10 +35,10 @@ class FlowObjective(Objective):
         max_grad_norm=100.0,  # clips only rare spikes of the log-det terms (no clipped step seen on fashion_mnist)
     )
 
-    def __init__(self, cfg: TrainConfig, data: ImageData):
+    def __init__(self, cfg: TrainConfig, data: TensorData):
         super().__init__(cfg, data)
         if cfg.noise:
-            raise ValueError(f"the flow objective is maximum likelihood and takes no --noise (got {cfg.noise!r})")
+            raise UserInputError(f"the flow objective is maximum likelihood and takes no --noise (got {cfg.noise!r})")
         self.flow = build_model(Flow, cfg, in_channels=data.channels, sample_size=data.resolution)
         first = torch.from_numpy(np.array(data.images[:INIT_IMAGES]))  # (n, C, H, W) uint8
         self.flow.initialize(first, generator=torch.Generator().manual_seed(cfg.seed))
@@ -44,7 +46,7 @@ class FlowObjective(Objective):
 
     def losses(self, batch, step):
         y = self.flow.uniform_dequantize(batch["pixel_values"])  # (B, C, H, W) in [0, 1)
-        z, log_det = self.models["flow"](y, inverse=True)  # through the call: DDP syncs these gradients
+        z, log_det = self.models["flow"](y, inverse=True, return_dict=False)  # through the call: DDP syncs them
         yield "flow", self.flow.to_bits_per_dim(self.flow.log_prob_of_latents(z, log_det)).mean()
 
     @torch.no_grad()
@@ -62,7 +64,7 @@ class FlowObjective(Objective):
         n, device = len(batch["pixel_values"]), batch["pixel_values"].device
         g = torch.Generator(device=device).manual_seed(0)
         z = torch.randn(n, self.flow.num_dims, generator=g, device=device, dtype=self.flow.dtype)
-        rows = [self.flow.to_pixels(self.flow(t * z)[0]) for t in TEMPERATURES]
+        rows = [self.flow.to_pixels(self.flow(t * z).sample) for t in TEMPERATURES]
         return torch.stack(rows)  # (R, N, C, H, W)
 
     def pipeline(self, accelerator: Accelerator) -> FlowPipeline:
@@ -70,8 +72,33 @@ class FlowObjective(Objective):
 
     def card_info(self):
         return {
-            "family": "flow",
             "tags": ["flow", "normalizing-flow", "realnvp", "glow"],
             "description": "Flow (multiscale RealNVP/Glow normalizing flow)",
             "main_metric": "bits_per_dim",
         }
+
+
+def trilemma_rows(pipe: FlowPipeline, context) -> list[Row]:
+    """Samples at T = 1 (with the exact bits/dim: the whole test split's from training, else that of the test
+    images here) and at T = 0.7 (Glow's sharper, less diverse temperature)."""
+    bpd = context.metrics.get("bits_per_dim")
+    if bpd is None:
+        bpd = pipe.bits_per_dim(context.test_images, generator=torch.Generator().manual_seed(0)).mean().item()
+    return [
+        Row("flow T=1.0", sampled(pipe, temperature=1.0), 1, bpd, "exact"),
+        Row("flow T=0.7", sampled(pipe, temperature=0.7), 1),
+    ]
+
+
+register_family(
+    Family(
+        "flow",
+        FlowObjective,
+        FlowPipeline,
+        Tiny("num_levels=2,steps_per_level=2,hidden_channels=8", steps=50),
+        models=(Flow,),
+        sample=draw,
+        sample_options={"temperature": SampleOption(float, "scale of the prior's standard deviation (default: 1.0)")},
+        trilemma_rows=trilemma_rows,
+    )
+)

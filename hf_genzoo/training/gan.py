@@ -10,8 +10,6 @@ Metrics on the held-out split: both losses, mean D(x) on real images and D(G(z))
 mean absolute gap between the per-pixel mean (and std) images of as many samples and the real images.
 """
 
-import inspect
-
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -19,9 +17,12 @@ from accelerate import Accelerator
 from hf_genzoo.models.gan import Discriminator, Generator
 from hf_genzoo.pipelines.gan import GANPipeline
 
-from ..data import ImageData, to_unit_range
+from ..data import TensorData, to_unit_range
+from ..errors import UserInputError
+from ..family import Family, Tiny, draw, register_family
+from ..trilemma import Row, sampled
 from .config import TrainConfig
-from .objective import Objective, register
+from .objective import Objective, build_model, check_options, model_options
 
 EVAL_SEED = 1234  # the same fake images at every evaluation (plus the process index under multi-process)
 PICTURE_SEED = 0  # the same noise in every sample grid, so grids are comparable over training
@@ -33,30 +34,20 @@ def build_models(cfg: TrainConfig, channels: int, resolution: int) -> tuple[Gene
     """The pair for the data's shape, with `--model_config` overrides checked. A key goes to every model that
     takes it (`block_out_channels=(64, 128)` shapes both); `generator_KEY` / `discriminator_KEY` to one only."""
     kwargs = cfg.model_kwargs()
-    fixed = {Generator: ("out_channels", "sample_size"), Discriminator: ("in_channels", "sample_size")}
-    allowed = {
-        cls: [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed[cls])] for cls in fixed
-    }
-    own = {Generator: {}, Discriminator: {}}
-    for prefix, cls in zip(PREFIXES, (Generator, Discriminator)):
-        for key, value in kwargs.items():
-            if key.startswith(prefix):
-                own[cls][key[len(prefix) :]] = value
-    unknown = [k for k in kwargs if not k.startswith(PREFIXES) and all(k not in a for a in allowed.values())]
-    unknown += [p + k for p, cls in zip(PREFIXES, own) for k in own[cls] if k not in allowed[cls]]
-    if unknown:
-        raise ValueError(
-            f"--model_config: no GAN option(s) {sorted(unknown)}; Generator takes {allowed[Generator]}, "
-            f"Discriminator takes {allowed[Discriminator]} (prefix generator_ or discriminator_ to set one only)"
-        )
+    fixed = {Generator: {"out_channels": channels}, Discriminator: {"in_channels": channels}}
+    allowed = {cls: model_options(cls, [*fixed[cls], "sample_size"]) for cls in fixed}
     shared = {k: v for k, v in kwargs.items() if not k.startswith(PREFIXES)}
-
-    def pick(cls):
-        return {**{k: v for k, v in shared.items() if k in allowed[cls]}, **own[cls]}
-
-    generator = Generator(out_channels=channels, sample_size=resolution, **pick(Generator))
-    discriminator = Discriminator(in_channels=channels, sample_size=resolution, **pick(Discriminator))
-    return generator, discriminator
+    check_options(shared, {cls.__name__: allowed[cls] for cls in fixed})
+    prefixed = {k: v for k, v in kwargs.items() if k.startswith(PREFIXES)}  # one model's only
+    check_options(
+        prefixed, {cls.__name__: [p + a for a in allowed[cls]] for p, cls in zip(PREFIXES, fixed, strict=True)}
+    )
+    models = []
+    for prefix, cls in zip(PREFIXES, (Generator, Discriminator), strict=True):
+        own = {k[len(prefix) :]: v for k, v in kwargs.items() if k.startswith(prefix)}
+        options = {**{k: v for k, v in shared.items() if k in allowed[cls]}, **own}
+        models.append(build_model(cls, cfg, options, sample_size=resolution, **fixed[cls]))
+    return models[0], models[1]
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -69,7 +60,6 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits.float()).mean()
 
 
-@register("gan")
 class GANObjective(Objective):
     """DCGAN `Generator` and `Discriminator` trained alternately, one step each per batch (see the module docstring)."""
 
@@ -78,10 +68,10 @@ class GANObjective(Objective):
         "adam_beta1": 0.5,  # DCGAN Sec. 4: 0.9 oscillated and was unstable
     }
 
-    def __init__(self, cfg: TrainConfig, data: ImageData):
+    def __init__(self, cfg: TrainConfig, data: TensorData):
         super().__init__(cfg, data)
         if cfg.noise:
-            raise ValueError(f"--noise is for denoising autoencoders; a GAN takes no corruption, got {cfg.noise!r}")
+            raise UserInputError(f"--noise is for denoising autoencoders; a GAN takes no corruption, got {cfg.noise!r}")
         generator, discriminator = build_models(cfg, data.channels, data.resolution)
         self.latent_dim = generator.config.latent_dim
         self.spectral_norm = discriminator.config.spectral_norm
@@ -156,6 +146,21 @@ class GANObjective(Objective):
 
     def card_info(self):
         sn = ["spectral-normalization"] if self.spectral_norm else []
-        return {"family": "gan", "tags": ["gan", "dcgan", *sn],
-                "description": "DCGAN" + (" with a spectrally normalized discriminator" if sn else ""),
-                "main_metric": "mean_image_gap"}  # fmt: skip
+        return {
+            "tags": ["gan", "dcgan", *sn],
+            "description": "DCGAN" + (" with a spectrally normalized discriminator" if sn else ""),
+            "main_metric": "mean_image_gap",
+        }
+
+
+register_family(
+    Family(
+        "gan",
+        GANObjective,
+        GANPipeline,
+        Tiny("block_out_channels=(8, 16),latent_dim=8"),
+        models=(Generator, Discriminator),
+        sample=draw,
+        trilemma_rows=lambda pipe, context: [Row("gan", sampled(pipe), 1)],
+    )
+)

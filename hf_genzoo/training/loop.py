@@ -11,7 +11,6 @@ Steps (cf. accelerate's `nlp_example.py`):
 """
 
 import dataclasses
-import functools
 import json
 import logging
 import math
@@ -21,27 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import accelerate.optimizer
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.optimization import get_scheduler
 from huggingface_hub import get_token
 from tqdm.auto import tqdm
 
-from ..data import load_images, make_loader, random_hflip
+from ..compat import lomo_check_cached, reset_accelerate_state
+from ..data import load_data, make_loader
+from ..errors import UserInputError
+from ..family import get_family
 from ..hub.card import write_model_card
 from ..hub.push import push_to_hub
 from ..viz import image_grid, save_grid
 from .config import TrainConfig, resolve_mixed_precision
-from .objective import get_objective_class
 
 logger = logging.getLogger(__name__)
 
-# accelerate 1.15's AcceleratedOptimizer.step asks importlib twice per step whether `lomo_optim` is installed:
-# a walk over every sys.path entry, on every step (it showed in cProfile of a small model's run). A package does
-# not appear mid-run, so ask once. benchmarks/loop_throughput.py measures the loop's overhead.
-accelerate.optimizer.is_lomo_available = functools.cache(accelerate.optimizer.is_lomo_available)
 STATE_FILE = "genzoo_state.json"  # written last: a checkpoint without it is incomplete and never resumed
 WARMUP_STEPS = 10  # throughput is timed after these (first calls allocate, import and tune)
 
@@ -75,12 +70,12 @@ def find_checkpoint(output_dir: str | Path, which: str) -> Path:
     if which != "latest":
         path = Path(which)
         if not (path / STATE_FILE).exists():
-            raise ValueError(f"{path} is not a complete hf_genzoo checkpoint (no {STATE_FILE})")
+            raise UserInputError(f"{path} is not a complete hf_genzoo checkpoint (no {STATE_FILE})")
         return path
     root = Path(output_dir) / "checkpoints"
     done = [p for p in root.glob("checkpoint_*") if (p / STATE_FILE).exists()] if root.exists() else []
     if not done:
-        raise ValueError(f"--resume_from_checkpoint latest: no complete checkpoint in {root}")
+        raise UserInputError(f"--resume_from_checkpoint latest: no complete checkpoint in {root}")
     return max(done, key=lambda p: json.loads((p / STATE_FILE).read_text())["step"])
 
 
@@ -96,53 +91,53 @@ def _save_checkpoint(accelerator: Accelerator, state: TrainState) -> Path:
 def train(cfg: TrainConfig) -> TrainResult:
     """Train `cfg.model` as `cfg` says; see the module docstring for the steps."""
     try:
-        return _train(cfg)
+        with lomo_check_cached():
+            return _train(cfg)
     finally:
-        # accelerate keeps its state in process-wide singletons; clearing them (as accelerate's own test
-        # case does) lets a second train() in this process (tests, benchmarks) pick another precision.
-        AcceleratorState._reset_state()
-        GradientState._reset_state()
+        reset_accelerate_state()  # a second train() in this process may pick another precision
 
 
 def _train(cfg: TrainConfig) -> TrainResult:
-    objective_cls = get_objective_class(cfg.model)
+    family = get_family(cfg.model)
     cfg = dataclasses.replace(cfg, mixed_precision=resolve_mixed_precision(cfg.mixed_precision))
     out = Path(cfg.output_dir)
     existing = sorted((out / "checkpoints").glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1]))
     if existing and cfg.checkpointing_steps and not cfg.resume_from_checkpoint:
-        raise ValueError(
+        raise UserInputError(
             f"{out} already has checkpoints of an earlier run; pass --resume_from_checkpoint latest to continue it, "
             f"or choose another --output_dir"
         )
     if cfg.push_to_hub and get_token() is None:  # say so now, not after the training
-        raise ValueError("--push_to_hub needs a Hub token: set HF_TOKEN or run `hf auth login`")
+        raise UserInputError("--push_to_hub needs a Hub token: set HF_TOKEN or run `hf auth login`")
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         log_with=None if cfg.report_to == "none" else cfg.report_to,
         project_config=ProjectConfiguration(
-            project_dir=str(out), logging_dir=str(out / "logs"),
-            automatic_checkpoint_naming=True, total_limit=cfg.checkpoints_total_limit,
-        ),  # fmt: skip
+            project_dir=str(out),
+            logging_dir=str(out / "logs"),
+            automatic_checkpoint_naming=True,
+            total_limit=cfg.checkpoints_total_limit,
+        ),
     )
     set_seed(cfg.seed)
 
-    # 1. data
+    # 1. data: the kind the family trains on; the held-out split with the options the training split realized
     with accelerator.main_process_first():
-        load = dict(image_column=cfg.image_column, label_column=cfg.label_column, skip_bad_files=cfg.skip_bad_files)
-        train_data = load_images(cfg.dataset, cfg.train_split, resolution=cfg.resolution, channels=cfg.channels, **load)
-        eval_data = load_images(
-            cfg.dataset, cfg.eval_split, resolution=train_data.resolution, channels=train_data.channels, **load
+        kind, skip = family.data_kind, cfg.skip_bad_files
+        train_data = load_data(
+            kind, cfg.dataset, cfg.train_split, skip_bad_files=skip, **family.objective.data_options(cfg)
         )
+        eval_data = load_data(kind, cfg.dataset, cfg.eval_split, skip_bad_files=skip, **train_data.options)
     for d in (train_data, eval_data):
         if d.n_skipped:
-            logger.warning("skipped %d unreadable image file(s) in %s (%s)", d.n_skipped, d.name, d.split)
+            logger.warning("skipped %d unreadable file(s) in %s (%s)", d.n_skipped, d.name, d.split)
     train_loader = make_loader(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
     eval_loader = make_loader(eval_data, cfg.batch_size, shuffle=False)
     picture_batch = next(iter(make_loader(eval_data, 16, shuffle=False)))
 
     # 2. models, optimizers, schedulers, prepare
-    objective = objective_cls(cfg, train_data)
+    objective = family.objective(cfg, train_data)
     optimizers = objective.optimizers()
     updates_per_epoch = max(1, len(train_loader) // cfg.gradient_accumulation_steps)
     total_steps = cfg.max_steps or cfg.epochs * updates_per_epoch
@@ -153,11 +148,13 @@ def _train(cfg: TrainConfig) -> TrainResult:
         for k, opt in optimizers.items()
     }
     names = list(objective.models)
-    prepared = accelerator.prepare(*objective.models.values(), *optimizers.values(), *schedulers.values(), train_loader, eval_loader)
+    prepared = accelerator.prepare(
+        *objective.models.values(), *optimizers.values(), *schedulers.values(), train_loader, eval_loader
+    )
     n, k = len(names), len(optimizers)
-    objective.models = dict(zip(names, prepared[:n]))
-    optimizers = dict(zip(optimizers, prepared[n : n + k]))
-    schedulers = dict(zip(schedulers, prepared[n + k : n + 2 * k]))
+    objective.models = dict(zip(names, prepared[:n], strict=True))
+    optimizers = dict(zip(optimizers, prepared[n : n + k], strict=True))
+    schedulers = dict(zip(schedulers, prepared[n + k : n + 2 * k], strict=True))
     train_loader, eval_loader = prepared[-2:]
     picture_batch = {key: v.to(accelerator.device) for key, v in picture_batch.items()}
 
@@ -189,26 +186,34 @@ def _train(cfg: TrainConfig) -> TrainResult:
             m.train()
         if accelerator.is_main_process:
             save_grid(pic, out / "samples" / f"{tag}.png")
-            tb = _tensorboard(accelerator)
-            if tb is not None:
-                tb.add_image("samples", np.asarray(image_grid(pic)), state.step, dataformats="HWC")
+            if any(t.name == "tensorboard" for t in accelerator.trackers):
+                grid = np.asarray(image_grid(pic))[None]  # (1, H, W, 3)
+                accelerator.get_tracker("tensorboard").log_images({"samples": grid}, state.step, dataformats="NHWC")
         accelerator.log({f"eval/{key}": v for key, v in metrics.items()}, step=state.step)
         return metrics
 
     # 4-5. train
     history, metrics = [], {}
     images_seen, t_start, timed_from, eval_seconds = 0, time.perf_counter(), state.step + WARMUP_STEPS, 0.0
-    bar = tqdm(total=total_steps, initial=state.step, desc=f"training {cfg.model}", disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        total=total_steps,
+        initial=state.step,
+        desc=f"training {cfg.model}",
+        disable=not accelerator.is_local_main_process,
+    )
     running, running_n = {}, {}  # loss sums and counts per optimizer since the last log
     epochs = math.ceil(total_steps / updates_per_epoch)
     done = state.step >= total_steps
     while not done and state.epoch < epochs:
         train_loader.set_epoch(state.epoch)
-        loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
+        loader = (
+            accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+            if state.batches_in_epoch
+            else train_loader
+        )
         for batch in loader:
             state.batches_in_epoch += 1
-            if cfg.random_flip:
-                batch["pixel_values"] = random_hflip(batch["pixel_values"])
+            batch = objective.augment(batch)
             with accelerator.accumulate(*objective.models.values()):
                 for name, loss in objective.losses(batch, state.step):
                     accelerator.backward(loss)
@@ -219,7 +224,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
                     optimizers[name].zero_grad(set_to_none=True)
                     running[name] = running.get(name, 0.0) + loss.detach()
                     running_n[name] = running_n.get(name, 0) + 1
-            images_seen += len(batch["pixel_values"]) * accelerator.num_processes
+            images_seen += len(next(iter(batch.values()))) * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
             state.step += 1
@@ -258,19 +263,23 @@ def _train(cfg: TrainConfig) -> TrainResult:
     if accelerator.is_main_process:
         pipeline = objective.pipeline(accelerator)
         pipeline.save_pretrained(out, safe_serialization=True)
-        summary = {"model": cfg.model, "dataset": cfg.dataset, "eval_split": cfg.eval_split, "steps": state.step,
-                   "resolution": train_data.resolution, "channels": train_data.channels,
-                   "metrics": metrics, "history": history, "train_images_per_second": result.images_per_second}  # fmt: skip
+        summary = {
+            "model": cfg.model,
+            "dataset": cfg.dataset,
+            "eval_split": cfg.eval_split,
+            "steps": state.step,
+            "data_kind": family.data_kind,
+            **train_data.options,  # e.g. the resolution and channels it trained at
+            "metrics": metrics,
+            "history": history,
+            "train_images_per_second": result.images_per_second,
+        }
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
         latest = max((out / "samples").glob("*.png"), key=os.path.getmtime)
-        write_model_card(out, cfg, objective.card_info(), summary, latest)
+        info = {"template": family.template, "pipeline_tag": family.pipeline_tag, **objective.card_info()}
+        write_model_card(out, cfg, info, summary, latest)
         if cfg.push_to_hub:
             commit = push_to_hub(out, cfg.hub_model_id or out.resolve().name, private=cfg.hub_private_repo)
             accelerator.print(f"pushed to {commit.repo_url} (commit {commit.oid[:8]})")
     accelerator.end_training()
     return result
-
-
-def _tensorboard(accelerator: Accelerator):
-    """The TensorBoard SummaryWriter when that tracker is on, else None."""
-    return next((t.tracker for t in accelerator.trackers if t.name == "tensorboard"), None)

@@ -1,53 +1,49 @@
-"""What a family tells the one training loop: its models, its optimizers, the loss of a batch.
+"""What a family tells the one training loop: its data, its models, its optimizers, the loss of a batch.
 
-The loop (`loop.py`) knows nothing of autoencoders or GANs. A family subclasses `Objective` and
-fills in the few methods below; `register` makes it trainable by name (`genzoo train NAME`).
+The loop (`loop.py`) knows nothing of autoencoders or GANs. A family subclasses `Objective`, fills in the
+few methods below, and registers a `hf_genzoo.family.Family` record that names it; `genzoo train NAME`
+then trains it.
 """
 
 import inspect
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 from diffusers import DiffusionPipeline
 from torch import nn
 
-from ..data import ImageData
+from ..data import TensorData, random_hflip
+from ..errors import UserInputError
+from ..family import get_family
 from .config import TrainConfig
 
-OBJECTIVES: dict[str, type["Objective"]] = {}
+
+def model_options(cls, fixed=()) -> list[str]:
+    """The constructor arguments of `cls` that `--model_config` may set (those in `fixed` come from the data)."""
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
 
 
-def register(name: str):
-    def deco(cls):
-        OBJECTIVES[name] = cls
-        cls.name = name
-        return cls
-
-    return deco
-
-
-def get_objective_class(name: str) -> type["Objective"]:
-    if name not in OBJECTIVES:
-        raise ValueError(f"unknown model {name!r}; trainable models: {', '.join(sorted(OBJECTIVES))}")
-    return OBJECTIVES[name]
-
-
-def build_model(cls, cfg: TrainConfig, **fixed):
-    """`cls(**fixed, **overrides)`, the `--model_config` overrides checked against `cls`'s arguments (`fixed`,
-    what the objective derives from the data, cannot be overridden)."""
-    kwargs = cfg.model_kwargs()
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
-    unknown = sorted(set(kwargs) - set(allowed))
+def check_options(given: dict, takers: dict[str, list[str]]) -> None:
+    """Raise a `UserInputError` naming the keys of `given` that no taker (name -> the options it takes) takes."""
+    unknown = sorted(k for k in given if all(k not in options for options in takers.values()))
     if unknown:
-        raise ValueError(f"--model_config: {cls.__name__} has no option(s) {unknown}; it takes {allowed}")
-    return cls(**{**fixed, **kwargs})
+        takes = "; ".join(f"{name} takes {options}" for name, options in takers.items())
+        raise UserInputError(f"--model_config: no option(s) {unknown}; {takes}")
+
+
+def build_model(cls, cfg: TrainConfig, options: dict | None = None, **fixed):
+    """`cls(**fixed, **options)`, `options` (default: all of `--model_config`) checked against `cls`'s arguments
+    first; `fixed`, what the objective derives from the data, cannot be overridden."""
+    options = cfg.model_kwargs() if options is None else options
+    check_options(options, {cls.__name__: model_options(cls, fixed)})
+    return cls(**fixed, **options)
 
 
 def make_config(model: str, **overrides) -> TrainConfig:
     """A TrainConfig for `model`: the dataclass defaults, then the family's recipe, then `overrides`."""
-    cls = get_objective_class(model)
-    return TrainConfig(**{**cls.recipe, **overrides, "model": model})
+    return TrainConfig(**{**get_family(model).objective.recipe, **overrides, "model": model})
 
 
 class Objective:
@@ -59,12 +55,22 @@ class Objective:
         recipe (`dict`): TrainConfig defaults that suit this family better than the global ones.
     """
 
-    name: str = ""
+    name: str = ""  # set by `register_family`
     recipe: dict[str, Any] = {}
     models: dict[str, nn.Module]
 
-    def __init__(self, cfg: TrainConfig, data: ImageData):
+    def __init__(self, cfg: TrainConfig, data: TensorData):
         self.cfg = cfg
+
+    @classmethod
+    def data_options(cls, cfg: TrainConfig) -> dict[str, Any]:
+        """The options of `hf_genzoo.data.load_data` for this family's data kind, from the command line."""
+        return {
+            "resolution": cfg.resolution,
+            "channels": cfg.channels,
+            "image_column": cfg.image_column,
+            "label_column": cfg.label_column,
+        }
 
     # --- what must be filled in
     def losses(self, batch: dict, step: int) -> Iterator[tuple[str, torch.Tensor]]:
@@ -87,6 +93,12 @@ class Objective:
         raise NotImplementedError
 
     # --- sensible defaults
+    def augment(self, batch: dict) -> dict:
+        """The batch the losses see: with `--random_flip`, images flipped left-right, batched on the device."""
+        if self.cfg.random_flip:
+            batch["pixel_values"] = random_hflip(batch["pixel_values"])
+        return batch
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One AdamW per model, named like the model. The fused kernel (one pass over all parameters instead
         of a dozen ops per tensor) is the same arithmetic, and faster: benchmarks/loop_throughput.py times a plain
@@ -94,9 +106,12 @@ class Objective:
         c = self.cfg
         return {
             name: torch.optim.AdamW(
-                m.parameters(), lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2), weight_decay=c.weight_decay,
+                m.parameters(),
+                lr=c.learning_rate,
+                betas=(c.adam_beta1, c.adam_beta2),
+                weight_decay=c.weight_decay,
                 fused=True,
-            )  # fmt: skip
+            )
             for name, m in self.models.items()
         }
 
@@ -108,5 +123,5 @@ class Objective:
         """Called after each optimizer step (e.g. to update an EMA)."""
 
     def card_info(self) -> dict[str, Any]:
-        """What the model card should say about this family (tags, description)."""
-        return {"family": self.name, "tags": [self.name]}
+        """What the model card should say about this run (tags, description, main metric)."""
+        return {"tags": [self.name]}

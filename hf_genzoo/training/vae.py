@@ -23,7 +23,6 @@ What the likelihood is a likelihood of:
       and bits/dim is per binary pixel of that stochastically binarized image.
 """
 
-import inspect
 import math
 
 import torch
@@ -33,10 +32,13 @@ from diffusers.utils.torch_utils import randn_tensor
 from hf_genzoo.models.vae import VAE
 from hf_genzoo.pipelines.vae import VAEPipeline
 
-from ..data import ImageData, to_unit_range
+from ..data import TensorData, to_unit_range
+from ..errors import UserInputError
+from ..family import Family, Tiny, draw, register_family
 from ..metrics import R2Score
+from ..trilemma import Row, midpoints_probe, sampled
 from .config import TrainConfig
-from .objective import Objective, register
+from .objective import Objective, build_model, check_options, model_options
 
 OBJECTIVE_OPTIONS = {"beta": 1.0, "kl_warmup_steps": 0}  # read from --model_config, not passed to VAE
 EVAL_SEED = 1234  # the same posterior samples at every evaluation
@@ -62,11 +64,15 @@ def evaluate_vae(model, loader, accelerator: Accelerator) -> dict[str, float]:
         nll_sum, kl_sum, n = nll_sum + nll.sum().item(), kl_sum + kl.sum().item(), n + len(x)
     nelbo = (nll_sum + kl_sum) / n
     dims = vae.config.in_channels * vae.config.sample_size**2
-    return {"nelbo": nelbo, "bits_per_dim": nelbo / (dims * math.log(2)), "recon_nll": nll_sum / n,
-            "kl": kl_sum / n, "r2": r2.compute()}  # fmt: skip
+    return {
+        "nelbo": nelbo,
+        "bits_per_dim": nelbo / (dims * math.log(2)),
+        "recon_nll": nll_sum / n,
+        "kl": kl_sum / n,
+        "r2": r2.compute(),
+    }
 
 
-@register("vae")
 class VAEObjective(Objective):
     """Trains a [`VAE`] on the negative ELBO; see the module docstring for options and metrics."""
 
@@ -77,27 +83,23 @@ class VAEObjective(Objective):
         "epochs": 20,  # fashion_mnist: the negative ELBO still falls after 10 epochs
     }
 
-    def __init__(self, cfg: TrainConfig, data: ImageData):
+    def __init__(self, cfg: TrainConfig, data: TensorData):
         super().__init__(cfg, data)
         if cfg.loss != "elbo":
-            raise ValueError(
+            raise UserInputError(
                 f"the VAE's loss is the negative ELBO, not --loss {cfg.loss!r}: leave --loss unset and choose the "
                 f"reconstruction term with --model_config likelihood='bernoulli' or 'gaussian'"
             )
         if cfg.noise:
-            raise ValueError(f"--noise is for denoising autoencoders; the VAE corrupts no input, got {cfg.noise!r}")
+            raise UserInputError(f"--noise is for denoising autoencoders; the VAE corrupts no input, got {cfg.noise!r}")
         kwargs = cfg.model_kwargs()
+        fixed = {"in_channels": data.channels, "sample_size": data.resolution}
+        check_options(kwargs, {"VAE": model_options(VAE, fixed), "the objective": list(OBJECTIVE_OPTIONS)})
         options = {k: kwargs.pop(k, v) for k, v in OBJECTIVE_OPTIONS.items()}
         self.beta, self.kl_warmup_steps = float(options["beta"]), int(options["kl_warmup_steps"])
         if self.beta < 0 or self.kl_warmup_steps < 0:
-            raise ValueError(f"--model_config: beta and kl_warmup_steps must be >= 0, got {options}")
-        fixed = {"in_channels": data.channels, "sample_size": data.resolution}
-        allowed = [p for p in inspect.signature(VAE.__init__).parameters if p not in ("self", *fixed)]
-        unknown = sorted(set(kwargs) - set(allowed))
-        if unknown:
-            raise ValueError(f"--model_config: VAE has no option(s) {unknown}; it takes {allowed}, and the "
-                             f"objective takes {sorted(OBJECTIVE_OPTIONS)}")  # fmt: skip
-        self.vae = VAE(**fixed, **kwargs)
+            raise UserInputError(f"--model_config: beta and kl_warmup_steps must be >= 0, got {options}")
+        self.vae = build_model(VAE, cfg, kwargs, **fixed)
         self.models = {"vae": self.vae}
 
     def kl_weight(self, step: int) -> float:
@@ -130,5 +132,39 @@ class VAEObjective(Objective):
     def card_info(self):
         c = self.vae.config
         latent = f"{c.latent_dim}-d latent" if c.latent == "vector" else f"{c.latent_channels}-channel latent map"
-        return {"family": "vae", "tags": ["vae", "variational-autoencoder", c.likelihood],
-                "description": f"VAE ({latent}, {c.likelihood} decoder)", "main_metric": "nelbo"}  # fmt: skip
+        return {
+            "tags": ["vae", "variational-autoencoder", c.likelihood],
+            "description": f"VAE ({latent}, {c.likelihood} decoder)",
+            "main_metric": "nelbo",
+        }
+
+
+def evaluate_pipeline(pipe: VAEPipeline, loader, accelerator: Accelerator, noise: str | None) -> dict:
+    """`genzoo evaluate`: the negative ELBO of a saved VAE on the held-out images."""
+    if noise:
+        raise UserInputError("a VAE is not a denoiser: `genzoo evaluate` takes --noise for autoencoders only")
+    return evaluate_vae(pipe.vae.to(accelerator.device).eval(), loader, accelerator)
+
+
+def trilemma_rows(pipe: VAEPipeline, context) -> list[Row]:
+    """Samples from the prior (with the ELBO bound as its bits/dim), and midpoints of two test images' codes."""
+    nelbo = context.metrics.get("nelbo")
+    note = "ELBO bound" + (f"; {nelbo:.1f} nats" if nelbo is not None else "")
+    return [
+        Row("vae", sampled(pipe), 1, context.metrics.get("bits_per_dim"), note),
+        midpoints_probe("vae", pipe, context.test_images),
+    ]
+
+
+register_family(
+    Family(
+        "vae",
+        VAEObjective,
+        VAEPipeline,
+        Tiny("block_out_channels=(8, 16),latent_dim=4"),
+        models=(VAE,),
+        sample=draw,
+        evaluate=evaluate_pipeline,
+        trilemma_rows=trilemma_rows,
+    )
+)

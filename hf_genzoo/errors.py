@@ -1,0 +1,10 @@
+"""The one error type for what a user typed or passed wrong.
+
+`genzoo` prints a `UserInputError`'s message and exits without a traceback; any other exception is a bug and
+keeps its traceback. It is a `ValueError`, so Python callers can catch it as one.
+"""
+
+
+class UserInputError(ValueError):
+    """A value given by the user (a flag, a dataset, a model option, a pipeline argument) cannot work; the
+    message says what was wrong and what would work."""

@@ -1,0 +1,163 @@
+"""The family registry: what the rest of hf_genzoo knows about a model family, one record per family.
+
+A family registers its `Family` in its objective's file (`hf_genzoo/training/<family>.py`, with
+`register_family`). The CLI, the samplers, the trilemma benchmark, the Hub code and the benchmark scripts
+ask the registry (`families`, `get_family`, `family_of`); none of them names a family. Adding one is
+described in the README ("Adding a family").
+"""
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UserInputError
+
+_REGISTRY: dict[str, "Family"] = {}
+
+
+@dataclass(frozen=True)
+class SampleOption:
+    """A sampling option of a family's own, offered by `genzoo sample` (and `genzoo evaluate --classifier`) as
+    `--NAME`, and passed to the family's `sample` as a keyword argument."""
+
+    type: type
+    help: str
+    choices: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Tiny:
+    """A configuration that trains in seconds on `digits`: the tests and the benchmarks' quick modes.
+
+    Args:
+        model_config (`str`): `--model_config` overrides that make the model tiny.
+        steps (`int`, defaults to 100): optimizer steps that show the code paths work (not a useful model).
+        dataset (`str`, defaults to `"digits"`): a dataset of the family's data kind that needs no network.
+    """
+
+    model_config: str
+    steps: int = 100
+    dataset: str = "digits"
+
+
+def draw(pipe, batch_size: int, generator, **options):
+    """How an image-sampling pipeline is called (diffusers' convention): images `(B, C, H, W)` in [0, 1]."""
+    return pipe(batch_size=batch_size, generator=generator, output_type="pt", **options).images
+
+
+def image_data_options(pipe) -> dict[str, int]:
+    """The resolution and channels of the images a saved pipeline takes, from its first image model's config."""
+    model = next(m for m in pipe.components.values() if "sample_size" in getattr(m, "config", {}))
+    c = model.config
+    return {"resolution": c.sample_size, "channels": c.get("in_channels", c.get("out_channels"))}
+
+
+@dataclass(frozen=True)
+class Family:
+    r"""
+    One trainable model family, as the rest of the package sees it.
+
+    Args:
+        name (`str`): what `genzoo train NAME` takes.
+        objective (`type`): its `Objective` subclass: models, optimizers, the loss of a batch.
+        pipeline (`type`): the `DiffusionPipeline` class that training saves and `load_pipeline` loads.
+        tiny (`Tiny`): its configuration for tests and quick benchmark modes.
+        models (`tuple[type]`): the model classes its pipelines hold (for `--portable` Hub repos).
+        data_kind (`str`, *optional*, defaults to `"images"`): what it trains on (`hf_genzoo.data.KINDS`).
+        data_options (`Callable`, *optional*): `(pipe) -> dict`, the data options (`load_data`) that fit a saved
+            pipeline, for `genzoo evaluate` and friends; defaults to the image size of its first model.
+        pipeline_tag (`str`, *optional*): the Hub task of its model card.
+        card_template (`str`, *optional*): `model_cards/<card_template>.md`; defaults to `name`.
+        sample (`Callable`, *optional*): `(pipe, batch_size, generator, **options)` -> a batch of samples as a
+            tensor (images `(B, C, H, W)` in [0, 1]); `draw` for an image pipeline called the diffusers way, `None`
+            for a family that does not generate.
+        sample_options (`dict[str, SampleOption]`, *optional*): the options `sample` takes beyond those.
+        to_images (`Callable`, *optional*): `(samples) -> (B, C, H, W)` in [0, 1], how samples that are not images
+            (point sets, sounds) are drawn in a grid; `None` when they are images.
+        nfe (`int` or `Callable`, *optional*, defaults to 1): network evaluations per sample; a callable takes the
+            sample options (`nfe(steps=20)`) where they decide it.
+        transform (`Callable`, *optional*): `(pipe, images)` -> the output of a non-generative family's main use
+            (a reconstruction, labels): what the speed benchmarks time.
+        evaluate (`Callable`, *optional*): `(pipe, loader, accelerator, noise)` -> held-out metrics of a saved
+            pipeline (`genzoo evaluate`); `noise` is the `--noise` spec or `None`.
+        trilemma_rows (`Callable`, *optional*): `(pipe, context)` -> its rows in the trilemma benchmark
+            (`hf_genzoo.trilemma.Row`); `None` keeps it out of the benchmark.
+        trilemma_targets (`tuple`, *optional*): `hf_genzoo.trilemma.Target`s the benchmark checks for its rows.
+        features (`bool`, *optional*, defaults to `False`): its pipeline embeds images (`features(images)`) in the
+            space where the sample-quality metrics measure every other family.
+    """
+
+    name: str
+    objective: type
+    pipeline: type
+    tiny: Tiny
+    models: tuple[type, ...] = ()
+    data_kind: str = "images"
+    data_options: Callable[[Any], dict] = image_data_options
+    pipeline_tag: str = "unconditional-image-generation"
+    card_template: str | None = None
+    sample: Callable | None = None
+    sample_options: dict[str, SampleOption] = field(default_factory=dict)
+    to_images: Callable | None = None
+    nfe: int | Callable[..., int] = 1
+    transform: Callable | None = None
+    evaluate: Callable | None = None
+    trilemma_rows: Callable | None = None
+    trilemma_targets: tuple = ()
+    features: bool = False
+
+    @property
+    def template(self) -> str:
+        return self.card_template or self.name
+
+    @property
+    def generative(self) -> bool:
+        return self.sample is not None
+
+    def nfe_for(self, **options) -> int:
+        """Network evaluations per sample when drawn with `options` (`None` values: the defaults)."""
+        return self.nfe(**options) if callable(self.nfe) else self.nfe
+
+
+def register_family(family: Family) -> Family:
+    """Add `family` to the registry (its objective's module calls this once)."""
+    if family.name in _REGISTRY and _REGISTRY[family.name] != family:
+        raise ValueError(f"a family named {family.name!r} is registered already")
+    _REGISTRY[family.name] = family
+    family.objective.name = family.name
+    return family
+
+
+def families() -> dict[str, Family]:
+    """Every registered family by name; importing `hf_genzoo.training` registers them."""
+    importlib.import_module("hf_genzoo.training")
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_family(name: str) -> Family:
+    known = families()
+    if name not in known:
+        raise UserInputError(f"unknown model {name!r}; trainable models: {', '.join(known)}")
+    return known[name]
+
+
+def family_of(pipe) -> Family:
+    """The family whose pipeline class `pipe` is (families that share a pipeline class answer alike)."""
+    known = families().values()
+    found = next((f for f in known if type(pipe) is f.pipeline), None) or next(
+        (f for f in known if isinstance(pipe, f.pipeline)), None
+    )
+    if found is None:
+        raise UserInputError(f"{type(pipe).__name__} is not the pipeline of any hf_genzoo family")
+    return found
+
+
+def pipeline_classes() -> dict[str, type]:
+    """Every family's pipeline class by class name (what `model_index.json` records)."""
+    return {f.pipeline.__name__: f.pipeline for f in families().values()}
+
+
+def model_classes() -> dict[str, type]:
+    """Every family's model classes by class name."""
+    return {m.__name__: m for f in families().values() for m in f.models}
