@@ -7,8 +7,6 @@ starts with an underscore in torch, accelerate, datasets or argparse.
 import contextlib
 import functools
 
-import accelerate.optimizer
-
 
 def dataset_fingerprint(dataset) -> str:
     """`datasets.Dataset._fingerprint`: the hash of a dataset's content and transforms, which `datasets` itself
@@ -22,6 +20,14 @@ def arrow_table(dataset):
     if dataset._indices is not None:
         dataset = dataset.flatten_indices()
     return dataset.data
+
+
+def numpy_to_arrow_lists(array):
+    """`datasets.features.features.numpy_to_pyarrow_listarray`, not part of datasets' documented API: an array
+    `(N, ...)` as nested Arrow lists without a Python loop (the built-ins are made in Arrow directly)."""
+    from datasets.features.features import numpy_to_pyarrow_listarray
+
+    return numpy_to_pyarrow_listarray(array)
 
 
 def reset_accelerate_state() -> None:
@@ -39,6 +45,8 @@ def lomo_check_cached():
     step: a walk over every `sys.path` entry (it showed in cProfile of a small model's run). A package does not
     appear mid-run, so while training the answer is cached; on exit accelerate's own function is put back, so
     importing or running hf_genzoo changes nothing of accelerate outside `train()`."""
+    import accelerate.optimizer
+
     original = accelerate.optimizer.is_lomo_available
     accelerate.optimizer.is_lomo_available = functools.cache(original)
     try:

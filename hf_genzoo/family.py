@@ -116,8 +116,11 @@ class Family:
         return self.sample is not None
 
     def nfe_for(self, **options) -> int:
-        """Network evaluations per sample when drawn with `options` (`None` values: the defaults)."""
-        return self.nfe(**options) if callable(self.nfe) else self.nfe
+        """Network evaluations per sample when drawn with `options` (`None` values, and other families' options,
+        are left out: the defaults)."""
+        if not callable(self.nfe):
+            return self.nfe
+        return self.nfe(**{k: v for k, v in options.items() if k in self.sample_options and v is not None})
 
 
 def register_family(family: Family) -> Family:

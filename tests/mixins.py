@@ -71,21 +71,15 @@ class PipelineTesterMixin:
         if family.generative:
             return None
         options = family.data_options(pipe)
-        g = torch.Generator().manual_seed(0)
-        return torch.rand(
-            self.batch_size, options["channels"], options["resolution"], options["resolution"], generator=g
-        )
+        side, g = options["resolution"], torch.Generator().manual_seed(0)
+        return torch.rand(self.batch_size, options["channels"], side, side, generator=g)
 
     def call(self, family, pipe, images, seed=0, **kwargs):
         """The pipeline's main call: sampling for a generative family, its images-in call for the others."""
         if family.generative:
-            defaults = (
-                {"num_inference_steps": 3}
-                if "num_inference_steps" in inspect.signature(pipe.__call__).parameters
-                else {}
-            )
-            g = torch.Generator().manual_seed(seed)
-            return pipe(batch_size=self.batch_size, generator=g, **{**defaults, **kwargs})
+            if "num_inference_steps" in inspect.signature(pipe.__call__).parameters:  # a diffusion sampler: few steps
+                kwargs = {"num_inference_steps": 3, **kwargs}
+            return pipe(batch_size=self.batch_size, generator=torch.Generator().manual_seed(seed), **kwargs)
         if "output_type" not in inspect.signature(pipe.__call__).parameters:
             kwargs.pop("output_type", None)
         return pipe(images, **kwargs)

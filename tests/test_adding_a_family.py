@@ -180,20 +180,8 @@ def family(point_sets, monkeypatch, tmp_path):
 def test_the_one_loop_trains_it_on_point_sets_and_genzoo_samples_it(family, point_sets, tmp_path, capsys):
     out = tmp_path / "run"
     cli.main(
-        [
-            "train",
-            "point_gaussian",
-            "--dataset",
-            point_sets,
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "60",
-            "--report_to",
-            "none",
-            "--checkpointing_steps",
-            "0",
-        ]
+        f"train point_gaussian --dataset {point_sets} --output_dir {out} --max_steps 60 --report_to none "
+        "--checkpointing_steps 0".split()
     )
     pipe = load_pipeline(str(out))
     assert type(pipe) is PointGaussianPipeline

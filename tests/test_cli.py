@@ -19,24 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "ae"
     main(
-        [
-            "train",
-            "mlp_autoencoder",
-            "--dataset",
-            "digits",
-            "--output_dir",
-            str(out),
-            "--epochs",
-            "2",
-            "--batch_size",
-            "64",
-            "--model_config",
-            "hidden_dim=32",
-            "--report_to",
-            "none",
-            "--checkpointing_steps",
-            "20",
-        ]
+        f"train mlp_autoencoder --dataset digits --output_dir {out} --epochs 2 --batch_size 64 --model_config "
+        "hidden_dim=32 --report_to none --checkpointing_steps 20".split()
     )
     return out
 
@@ -51,19 +35,7 @@ def test_genzoo_train_writes_pipeline_card_metrics_checkpoints_and_pictures(trai
 
 
 def test_evaluate_prints_and_writes_r2(trained, tmp_path, capsys):
-    main(
-        [
-            "evaluate",
-            "--model",
-            str(trained),
-            "--dataset",
-            "digits",
-            "--noise",
-            "gaussian:0.2",
-            "--output",
-            str(tmp_path / "m.json"),
-        ]
-    )
+    main(f"evaluate --model {trained} --dataset digits --noise gaussian:0.2 --output {tmp_path / 'm.json'}".split())
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((tmp_path / "m.json").read_text())
     assert printed["images"] == 360 and -1 < printed["r2"] < 1 and "r2_noisy_input" in printed
@@ -79,19 +51,8 @@ def test_embed_and_reconstruct_draw_pictures(trained, tmp_path, capsys):
     assert PIL.Image.open(tmp_path / "embedding.png").size[0] > 500
     assert (tmp_path / "reconstructions.png").exists()
     main(
-        [
-            "reconstruct",
-            "--model",
-            str(trained),
-            "--dataset",
-            "digits",
-            "--num_images",
-            "8",
-            "--noise",
-            "mask:0.3",
-            "--output",
-            str(tmp_path / "r.png"),
-        ]
+        f"reconstruct --model {trained} --dataset digits --num_images 8 --noise mask:0.3 --output "
+        f"{tmp_path / 'r.png'}".split()
     )
     img = PIL.Image.open(tmp_path / "r.png")
     assert img.size[1] > 2.5 * img.size[0] / 8  # three rows: clean, corrupted, reconstructed
@@ -147,24 +108,9 @@ def test_accelerate_launch_of_the_script_is_the_same_training(tmp_path):
     proc = _run(
         [
             sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--num_processes",
-            "1",
-            "--cpu",
-            "scripts/train.py",
-            "--model",
-            "mlp_autoencoder",
-            "--dataset",
-            "digits",
-            "--max_steps",
-            "5",
-            "--model_config",
-            "hidden_dim=16",
-            "--output_dir",
-            str(out),
-            "--report_to",
-            "tensorboard",
+            *"-m accelerate.commands.launch --num_processes 1 --cpu scripts/train.py --model mlp_autoencoder "
+            f"--dataset digits --max_steps 5 --model_config hidden_dim=16 --output_dir {out} --report_to "
+            "tensorboard".split(),
         ]
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -175,20 +121,8 @@ def test_accelerate_launch_of_the_script_is_the_same_training(tmp_path):
 def test_evaluate_and_embed_a_vae(tmp_path, capsys):
     out = tmp_path / "vae"
     main(
-        [
-            "train",
-            "vae",
-            "--dataset",
-            "digits",
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "3",
-            "--report_to",
-            "none",
-            "--model_config",
-            "latent_dim=2,block_out_channels=(8, 16)",
-        ]
+        f"train vae --dataset digits --output_dir {out} --max_steps 3 --report_to none --model_config "
+        "latent_dim=2,block_out_channels=(8,16)".split()
     )
     capsys.readouterr()
     main(["evaluate", "--model", str(out), "--dataset", "digits"])
@@ -203,9 +137,9 @@ def test_evaluate_and_embed_a_vae(tmp_path, capsys):
 @pytest.mark.parametrize(
     "family,model_config",
     [
-        ("conv_autoencoder", "block_out_channels=(8, 16),latent_dim=8"),
-        ("vae", "latent_dim=4,block_out_channels=(8, 16)"),
-        ("gan", "block_out_channels=(8, 16),latent_dim=8"),
+        ("conv_autoencoder", "block_out_channels=(8,16),latent_dim=8"),
+        ("vae", "latent_dim=4,block_out_channels=(8,16)"),
+        ("gan", "block_out_channels=(8,16),latent_dim=8"),
         ("flow", "num_levels=2,steps_per_level=1,hidden_channels=8"),
     ],
 )
@@ -216,22 +150,8 @@ def test_genzoo_train_of_every_family_writes_a_loadable_pipeline(tmp_path, famil
 
     out = tmp_path / family
     main(
-        [
-            "train",
-            family,
-            "--dataset",
-            "digits",
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "2",
-            "--report_to",
-            "none",
-            "--model_config",
-            model_config,
-            "--batch_size",
-            "32",
-        ]
+        f"train {family} --dataset digits --output_dir {out} --max_steps 2 --report_to none --model_config "
+        f"{model_config} --batch_size 32".split()
     )
     pipe = load_pipeline(str(out))
     assert type(pipe).__module__.startswith("hf_genzoo.pipelines")
@@ -246,8 +166,8 @@ def test_genzoo_train_of_every_family_writes_a_loadable_pipeline(tmp_path, famil
     "family,model_config",
     [
         ("mlp_autoencoder", "hidden_dim=16"),
-        ("vae", "latent_dim=4,block_out_channels=(8, 16)"),
-        ("gan", "block_out_channels=(8, 16),latent_dim=8"),
+        ("vae", "latent_dim=4,block_out_channels=(8,16)"),
+        ("gan", "block_out_channels=(8,16),latent_dim=8"),
         ("flow", "num_levels=2,steps_per_level=1,hidden_channels=8"),
     ],
 )
@@ -261,22 +181,8 @@ def test_every_family_trains_on_rgb_cifar100(tmp_path, monkeypatch, family, mode
     monkeypatch.setattr(sources, "CIFAR100_HUB_ID", str(tmp_path))  # the Hub id, pointed at a local copy
     out = tmp_path / family
     main(
-        [
-            "train",
-            family,
-            "--dataset",
-            "cifar100",
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "1",
-            "--batch_size",
-            "4",
-            "--report_to",
-            "none",
-            "--model_config",
-            model_config,
-        ]
+        f"train {family} --dataset cifar100 --output_dir {out} --max_steps 1 --batch_size 4 --report_to none "
+        f"--model_config {model_config}".split()
     )
     model = next(m for m in load_pipeline(str(out)).components.values() if m is not None)
     assert (model.config.get("in_channels") or model.config.get("out_channels")) == 3

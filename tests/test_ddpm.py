@@ -178,19 +178,8 @@ def test_genzoo_sample_gives_the_stock_pipelines_images(trained, tmp_path, sched
     flags = ["--scheduler", scheduler] if scheduler else []
     cli.main(
         [
-            "sample",
-            "--model",
-            str(trained.output_dir),
-            "--num_images",
-            "6",
-            "--seed",
-            "3",
-            "--steps",
-            str(steps),
-            "--output",
-            str(tmp_path / "grid.png"),
-            "--images_dir",
-            str(tmp_path / "png"),
+            *f"sample --model {trained.output_dir} --num_images 6 --seed 3 --steps {steps} --output "
+            f"{tmp_path / 'grid.png'} --images_dir {tmp_path / 'png'}".split(),
             *flags,
         ]
     )
@@ -245,3 +234,13 @@ def test_sampler_options_are_refused_where_they_mean_nothing():
     with pytest.raises(UserInputError, match=r"--scheduler and --temperature: not an option of gan \(it takes none\)"):
         sample_images(pipe, 2, torch.Generator().manual_seed(0), 2, temperature=0.7, scheduler="ddim")
     assert sample_images(pipe, 5, torch.Generator().manual_seed(0), 2, temperature=None).shape == (5, 1, 8, 8)
+
+
+def test_genzoo_evaluate_scores_a_fast_sampler_of_the_network(trained, tiny_models, tmp_path):
+    out = tmp_path / "m.json"
+    cli.main(
+        f"evaluate --model {trained.output_dir} --dataset digits --classifier {tiny_models['classifier']} "
+        f"--num_samples 16 --scheduler dpmsolver++ --steps 4 --output {out}".split()
+    )
+    result = json.loads(out.read_text())
+    assert result["nfe"] == 4 and result["samples"] == 16 and result["FD_local"] > 0 and result["images_per_s"] > 0

@@ -78,21 +78,8 @@ def test_genzoo_evaluate_reports_fid_and_kid_beside_the_local_scores(weights, ti
     path, _ = weights
     out = tmp_path / "m.json"
     cli.main(
-        [
-            "evaluate",
-            "--model",
-            tiny_models["gan"],
-            "--dataset",
-            "digits",
-            "--classifier",
-            tiny_models["classifier"],
-            "--num_samples",
-            "16",
-            "--inception_weights",
-            path,
-            "--output",
-            str(out),
-        ]
+        f"evaluate --model {tiny_models['gan']} --dataset digits --classifier {tiny_models['classifier']} "
+        f"--num_samples 16 --inception_weights {path} --output {out}".split()
     )
     result = json.loads(out.read_text())
     assert result["FID"] > 0 and isinstance(result["KID"], float) and result["KID_std"] >= 0

@@ -83,19 +83,8 @@ def test_table_marks_the_best_model_per_column_not_the_floor():
 
 def test_genzoo_evaluate_scores_a_models_samples(tiny_models, tmp_path, capsys):
     cli.main(
-        [
-            "evaluate",
-            "--model",
-            tiny_models["gan"],
-            "--dataset",
-            "digits",
-            "--classifier",
-            tiny_models["classifier"],
-            "--num_samples",
-            "64",
-            "--output",
-            str(tmp_path / "m.json"),
-        ]
+        f"evaluate --model {tiny_models['gan']} --dataset digits --classifier {tiny_models['classifier']} "
+        f"--num_samples 64 --output {tmp_path / 'm.json'}".split()
     )
     result = json.loads((tmp_path / "m.json").read_text())
     assert result["split"] == "train" and result["samples"] == 64 and result["nfe"] == 1
@@ -104,19 +93,8 @@ def test_genzoo_evaluate_scores_a_models_samples(tiny_models, tmp_path, capsys):
     assert result["FD_local"] > 0 and 0 <= result["recall"] <= 1 and result["images_per_s"] > 0
     again = tmp_path / "again.json"
     cli.main(
-        [
-            "evaluate",
-            "--model",
-            tiny_models["gan"],
-            "--dataset",
-            "digits",
-            "--classifier",
-            tiny_models["classifier"],
-            "--num_samples",
-            "64",
-            "--output",
-            str(again),
-        ]
+        f"evaluate --model {tiny_models['gan']} --dataset digits --classifier {tiny_models['classifier']} "
+        f"--num_samples 64 --output {again}".split()
     )
     assert json.loads(again.read_text())["FD_local"] == result["FD_local"]  # seeded: the same samples, the same score
 
@@ -184,15 +162,6 @@ def test_genzoo_evaluate_refuses_inception_weights_without_classifier_or_file(ti
         cli.main(["evaluate", "--model", tiny_models["gan"], "--dataset", "digits", "--inception_weights", "w.pth"])
     with pytest.raises(SystemExit, match="no such file"):
         cli.main(
-            [
-                "evaluate",
-                "--model",
-                tiny_models["gan"],
-                "--dataset",
-                "digits",
-                "--classifier",
-                tiny_models["classifier"],
-                "--inception_weights",
-                str(tmp_path / "missing.pth"),
-            ]
+            f"evaluate --model {tiny_models['gan']} --dataset digits --classifier {tiny_models['classifier']} "
+            f"--inception_weights {tmp_path / 'missing.pth'}".split()
         )

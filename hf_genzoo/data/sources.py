@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 from datasets import Array2D, ClassLabel, Dataset, Features, Image, ReadInstruction, Value, load_dataset, load_from_disk
-from datasets.features.features import numpy_to_pyarrow_listarray
 
+from ..compat import numpy_to_arrow_lists
 from ..errors import UserInputError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -57,7 +57,7 @@ def _array_dataset(images: np.ndarray, labels: np.ndarray, class_names: list[str
     """Raw uint8 arrays `(N, H, W)` as a Dataset with an Array2D image column (tensorized without PIL)."""
     n, h, w = images.shape
     features = Features({"image": Array2D((h, w), "uint8"), "label": ClassLabel(names=class_names)})
-    table = pa.table({"image": numpy_to_pyarrow_listarray(images), "label": pa.array(labels.astype(np.int64))})
+    table = pa.table({"image": numpy_to_arrow_lists(images), "label": pa.array(labels.astype(np.int64))})
     return Dataset(table.cast(features.arrow_schema))  # built in Arrow directly: from_dict converts row by row
 
 
