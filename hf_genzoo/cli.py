@@ -38,13 +38,15 @@ def _add_sample_options(p: argparse.ArgumentParser, prefix: str = "") -> list[st
     """One flag per sampling option any family has (`Family.sample_options`), saying which families take it."""
     from .family import families
 
-    takers: dict[str, list] = {}
+    takers: dict[str, dict] = {}
     for name, family in families().items():
         for option, spec in family.sample_options.items():
-            takers.setdefault(option, [spec, []])[1].append(name)
-    for option, (spec, names) in takers.items():
-        help_text = f"{prefix}{', '.join(names)} only: {spec.help}"
-        p.add_argument(f"--{option}", type=spec.type, choices=spec.choices, default=None, help=help_text)
+            takers.setdefault(option, {})[name] = spec
+    for option, specs in takers.items():
+        spec, names = next(iter(specs.values())), ", ".join(specs)
+        helps = {s.help for s in specs.values()}
+        what = spec.help if len(helps) == 1 else "; ".join(f"{name}: {s.help}" for name, s in specs.items())
+        p.add_argument(f"--{option}", type=spec.type, choices=spec.choices, help=f"{prefix}{names} only: {what}")
     return list(takers)
 
 

@@ -73,6 +73,10 @@ class Family:
             tensor (images `(B, C, H, W)` in [0, 1]); `draw` for an image pipeline called the diffusers way, `None`
             for a family that does not generate.
         sample_options (`dict[str, SampleOption]`, *optional*): the options `sample` takes beyond those.
+        call_arguments (`Callable`, *optional*): `(n) -> dict`, the arguments with which a call of the pipeline itself
+            asks for `n` samples, or goes with `n` input images (default: `{"batch_size": n}` for a sampler, as
+            diffusers' convention has it, nothing more for a pipeline that takes images; a text-to-image pipeline
+            takes `n` prompts, a CLIP `n` texts).
         to_images (`Callable`, *optional*): `(samples) -> (B, C, H, W)` in [0, 1], how samples that are not images
             (point sets, sounds) are drawn in a grid; `None` when they are images.
         nfe (`int` or `Callable`, *optional*, defaults to 1): network evaluations per sample; a callable takes the
@@ -99,6 +103,7 @@ class Family:
     card_template: str | None = None
     sample: Callable | None = None
     sample_options: dict[str, SampleOption] = field(default_factory=dict)
+    call_arguments: Callable[[int], dict] | None = None
     to_images: Callable | None = None
     nfe: int | Callable[..., int] = 1
     transform: Callable | None = None
@@ -114,6 +119,12 @@ class Family:
     @property
     def generative(self) -> bool:
         return self.sample is not None
+
+    def call_kwargs(self, n: int) -> dict:
+        """See `call_arguments`."""
+        if self.call_arguments is not None:
+            return self.call_arguments(n)
+        return {"batch_size": n} if self.generative else {}
 
     def nfe_for(self, **options) -> int:
         """Network evaluations per sample when drawn with `options` (`None` values, and other families' options,

@@ -98,11 +98,13 @@ class Target:
 
 @dataclass
 class Context:
-    """What a family's `trilemma_rows` may use: real images in [0, 1] and the model's held-out metrics."""
+    """What a family's `trilemma_rows` may use: real images in [0, 1], the model's held-out metrics, the class
+    names of the dataset (for prompts), if it has them."""
 
     test_images: torch.Tensor  # (n, C, H, W)
     train_images: torch.Tensor  # (m, C, H, W)
     metrics: dict
+    label_names: list[str] | None = None
 
 
 def sampled(pipe, **options) -> Callable[[int, torch.Generator], torch.Tensor]:
@@ -218,7 +220,8 @@ def run(
         pipe = load_pipeline(path).to(device)
         saved = Path(path, "metrics.json")
         metrics = json.loads(saved.read_text())["metrics"] if saved.exists() else {}
-        rows += rows_for(family, pipe, Context(test_images, _images(train, min(5000, len(train))), metrics))
+        context = Context(test_images, _images(train, min(5000, len(train))), metrics, train.label_names)
+        rows += rows_for(family, pipe, context)
     for row in rows:
         n = min(num_samples, len(test_images)) if row is floor else num_samples
         images, speed = (test_images[:n], None) if row is floor else draw(row, n, batch_size, seed)

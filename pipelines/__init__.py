@@ -1,9 +1,19 @@
 """Pipelines of hf_genzoo, installed as `hf_genzoo.pipelines` (setup.cfg maps this folder)."""
 
 from .autoencoder import AutoencoderPipeline
+from .autoencoder_kl import AutoencoderKLPipeline
 from .classifier import ClassifierPipeline
+from .clip import CLIPPipeline
 from .flow import FlowPipeline
 from .gan import GANPipeline
 from .vae import VAEPipeline
 
-__all__ = ["AutoencoderPipeline", "ClassifierPipeline", "FlowPipeline", "GANPipeline", "VAEPipeline"]
+__all__ = [
+    "AutoencoderKLPipeline",
+    "AutoencoderPipeline",
+    "CLIPPipeline",
+    "ClassifierPipeline",
+    "FlowPipeline",
+    "GANPipeline",
+    "VAEPipeline",
+]

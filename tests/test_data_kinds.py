@@ -74,14 +74,16 @@ def test_captioned_images_keep_captions_and_token_ids(tmp_path, monkeypatch):
         load_data("captioned_images", str(tmp_path / "shapes.parquet"), tokenizer=str(tmp_path / "tok"))
 
 
-def test_class_names_become_captions_through_a_template():
-    data = load_data("captioned_images", "digits", "test", caption_template="a handwritten {label}")
+def test_class_names_become_captions_through_templates():
+    data = load_data("captioned_images", "digits", "test", caption_templates="a handwritten {label}")
     assert len(data.captions) == 360 and "input_ids" not in data.arrays
     assert all(c == f"a handwritten {label}" for c, label in zip(data.captions, data.labels, strict=True))
+    two = load_data("captioned_images", "digits", "test", caption_templates=["a {label}", "the {label}"]).captions
+    assert two[:2] == [f"a {data.labels[0]}", f"the {data.labels[1]}"]  # image i takes template i mod 2
     with pytest.raises(UserInputError, match="max_length .* goes with a tokenizer"):
-        load_data("captioned_images", "digits", "test", caption_template="{label}", max_length=8)
-    with pytest.raises(UserInputError, match="no caption column; its columns are .*--caption_column"):
-        load_data("captioned_images", "digits", "test")
+        load_data("captioned_images", "digits", "test", caption_templates="{label}", max_length=8)
+    with pytest.raises(UserInputError, match="must each hold {label}"):
+        load_data("captioned_images", "digits", "test", caption_templates="a digit")
 
 
 # --- audio segments

@@ -46,6 +46,7 @@ class TensorData:
         name, split (`str`): the dataset and split.
         label_names (`list[str]`, *optional*): names of the class ids in `labels`.
         n_skipped (`int`): unreadable files skipped (`skip_bad_files`).
+        warnings (`list[str]`): what the kind found worth saying about the data (e.g. empty captions).
     """
 
     arrays: dict[str, np.ndarray]
@@ -55,6 +56,7 @@ class TensorData:
     split: str
     label_names: list[str] | None = None
     n_skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values())))
@@ -178,7 +180,9 @@ def load_data(
         _write_cache(k, src or k.resolve(name, split, options), folder, options, BadFiles(name, skip_bad_files))
     meta = json.loads((folder / "meta.json").read_text())
     arrays = {a: np.load(folder / f"{a}.npy", mmap_mode="r") for a in meta["arrays"]}
-    return TensorData(arrays, kind, meta["options"], name, split, meta["label_names"], meta["n_skipped"])
+    return TensorData(
+        arrays, kind, meta["options"], name, split, meta["label_names"], meta["n_skipped"], meta.get("warnings", [])
+    )
 
 
 def _write_cache(kind: DataKind, src, folder: Path, options: dict, bad_files: BadFiles) -> None:

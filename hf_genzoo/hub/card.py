@@ -80,6 +80,7 @@ def render_model_card(cfg, info: dict, summary: dict, sample_image: str, repo_id
         },
         sample_image=sample_image,
         repo_id=repo_id,
+        info=info,  # what the family said, for its own template
     )
 
 

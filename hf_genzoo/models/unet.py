@@ -68,3 +68,51 @@ def unet_for_images(in_channels: int, sample_size: int, **overrides) -> UNet2DMo
         kwargs["norm_num_groups"],
     )
     return UNet2DModel(sample_size=sample_size, in_channels=in_channels, out_channels=in_channels, **kwargs)
+
+
+# --- the text-conditioned denoiser of latent diffusion (Rombach et al. 2022), diffusers' `UNet2DConditionModel`
+
+# For 8x8x4 latents (32x32 images through a VAE that downsamples 4x): two resolutions (8, 4), two residual blocks
+# each, cross-attention to the text encoder's hidden states at both, and at the 4x4 middle. About 3.3M parameters
+# with a 128-d text encoder (tests/test_text2image.py counts them).
+SMALL_LATENT_UNET = dict(
+    block_out_channels=(64, 128),
+    layers_per_block=2,
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    attention_head_dim=16,
+    norm_num_groups=32,
+)
+
+# Trains in seconds: the tests' and the quick modes' (not for real use).
+TINY_LATENT_UNET = dict(
+    block_out_channels=(16, 32),
+    layers_per_block=1,
+    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    attention_head_dim=8,
+    norm_num_groups=8,
+)
+
+
+def unet_for_latents(latent_channels: int, latent_size: int, cross_attention_dim: int, **overrides):
+    """A `UNet2DConditionModel` for `latent_channels` x `latent_size` x `latent_size` latents that attends to text
+    states of width `cross_attention_dim`: `SMALL_LATENT_UNET`, then `overrides` (any `UNet2DConditionModel`
+    argument), sizes checked first."""
+    from diffusers import UNet2DConditionModel
+
+    kwargs = {**SMALL_LATENT_UNET, **overrides}
+    check_unet_config(
+        latent_size,
+        kwargs["block_out_channels"],
+        kwargs["down_block_types"],
+        kwargs["up_block_types"],
+        kwargs["norm_num_groups"],
+    )
+    return UNet2DConditionModel(
+        sample_size=latent_size,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        cross_attention_dim=cross_attention_dim,
+        **kwargs,
+    )

@@ -30,6 +30,9 @@ class TrainConfig:
     eval_split: str = _f("test", "held-out split evaluated each epoch, e.g. 'test' or 'train[90%:]'")
     image_column: str = _f(None, "image column (default: the first Image/array column)")
     label_column: str = _f(None, "label column, used for colouring plots (default: 'label' if present)")
+    caption_column: str = _f(
+        None, "captioned data: the text column (default: guessed; else class names through caption templates)"
+    )
     resolution: int = _f(None, "square side in pixels images are resized to (default: the dataset's own)")
     channels: int = _f(None, "1 (grey) or 3 (RGB) (default: the dataset's own)")
     skip_bad_files: bool = _f(False, "skip unreadable image files (and report how many) instead of stopping")
@@ -82,6 +85,28 @@ class TrainConfig:
     )
     ema_inv_gamma: float = _f(1.0, "diffusion: EMA warm-up, decay = 1 - (1 + step / inv_gamma) ** -power")
     ema_power: float = _f(0.75, "diffusion: EMA warm-up power (3/4 suits runs under ~1M steps, 2/3 longer ones)")
+    # --- text-to-image (the names of diffusers' examples/text_to_image/train_text_to_image.py where they exist)
+    vae: str = _f(
+        None,
+        "text2image: the AutoencoderKL (a `genzoo train autoencoder_kl` folder, an SD pipeline, or a "
+        "Hub id); default: trained first, into OUTPUT/parts/",
+    )
+    text_encoder: str = _f(
+        None,
+        "text2image: the CLIP text encoder and tokenizer (a `genzoo train clip` folder, an SD "
+        "pipeline, or a Hub id); default: trained first, into OUTPUT/parts/",
+    )
+    pretrained_model_name_or_path: str = _f(None, "text2image: fine-tune the UNet of this Stable Diffusion pipeline")
+    lora_rank: int = _f(
+        None,
+        "text2image: train LoRA adapters of this rank instead of the whole UNet (with "
+        "--pretrained_model_name_or_path); saved for pipe.load_lora_weights",
+    )
+    caption_dropout: float = _f(
+        0.1,
+        "text2image: share of captions replaced by the empty prompt, so that "
+        "classifier-free guidance works (Ho & Salimans 2022)",
+    )
     # --- sharing (token: HF_TOKEN or `hf auth login`; never a flag, so it stays out of logs and configs)
     push_to_hub: bool = _f(False, "push the pipeline and its model card to the Hub when training ends")
     hub_model_id: str = _f(

@@ -64,7 +64,97 @@ def diffusion_target(scheduler: DDPMScheduler, x0: torch.Tensor, noise: torch.Te
     raise UserInputError(f"prediction_type {kind!r} is not trained here; use epsilon or v_prediction")
 
 
-class DDPMObjective(Objective):
+class DiffusionObjective(Objective):
+    """What the diffusion families share: a DDPM noise schedule, an EMA of the denoiser's weights (updated after
+    every step, kept in checkpoints, swapped in to evaluate, draw and save) and the held-out loss over fixed-seed
+    (t, noise) pairs. A family says how a batch becomes clean inputs and conditioning (`clean_and_condition`)."""
+
+    ema: EMAModel | None = None
+
+    def init_ema(self, unet, model_cls) -> None:
+        cfg = self.cfg
+        self.ema = EMAModel(
+            unet.parameters(),
+            decay=cfg.ema_max_decay,
+            use_ema_warmup=True,
+            inv_gamma=cfg.ema_inv_gamma,
+            power=cfg.ema_power,
+            foreach=True,
+            model_cls=model_cls,
+            model_config=unet.config,
+        )
+
+    def clean_and_condition(self, batch: dict, sample: bool) -> tuple[torch.Tensor, dict]:
+        """x0 `(B, C, H, W)` and the denoiser's other keyword arguments for `batch` (`sample`: draw what is random
+        in x0 itself, as training does; evaluation takes the deterministic value)."""
+        raise NotImplementedError
+
+    def diffusion_loss(self, batch: dict) -> torch.Tensor:
+        x0, condition = self.clean_and_condition(batch, sample=True)
+        noise = torch.randn_like(x0)  # (B, C, H, W)
+        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(x0),), device=x0.device)  # (B,)
+        prediction = self.models["unet"](self.noise_scheduler.add_noise(x0, noise, t), t, **condition).sample
+        return F.mse_loss(prediction.float(), diffusion_target(self.noise_scheduler, x0, noise, t).float())
+
+    def after_step(self, step: int) -> None:
+        if self.ema is None:
+            return
+        params = list(self.models["unet"].parameters())
+        if self.ema.shadow_params[0].device != params[0].device:  # first step, or just resumed onto a GPU
+            self.ema.to(params[0].device)
+        self.ema.step(params)
+
+    def checkpoint_objects(self) -> list:
+        return [] if self.ema is None else [self.ema]
+
+    def _with_ema_weights(self, fn):
+        """fn() with the EMA weights in the training UNet, then the raw weights back."""
+        if self.ema is None:
+            return fn()
+        params = list(self.models["unet"].parameters())
+        self.ema.store(params)
+        self.ema.copy_to(params)
+        try:
+            return fn()
+        finally:
+            self.ema.restore(params)
+
+    @torch.no_grad()
+    def evaluate(self, loader, accelerator: Accelerator) -> dict[str, float]:
+        return self._with_ema_weights(lambda: self._evaluate(loader, accelerator))
+
+    def _evaluate(self, loader, accelerator):
+        unet, sched = self.models["unet"], self.noise_scheduler
+        steps = sched.config.num_train_timesteps
+        g = torch.Generator(device=accelerator.device).manual_seed(EVAL_SEED + accelerator.process_index)
+        sums, counts = torch.zeros(T_BUCKETS, dtype=torch.float64), torch.zeros(T_BUCKETS, dtype=torch.float64)
+        for batch in loader:
+            x0, condition = self.clean_and_condition(batch, sample=False)  # (B, C, H, W)
+            noise = torch.randn(x0.shape, generator=g, device=x0.device)
+            t = torch.randint(0, steps, (len(x0),), generator=g, device=x0.device)  # (B,)
+            prediction = unet(sched.add_noise(x0, noise, t), t, **condition).sample.float()
+            per_image = (prediction - diffusion_target(sched, x0, noise, t).float()).pow(2).mean(dim=(1, 2, 3))  # (B,)
+            per_image, t = accelerator.gather_for_metrics((per_image, t))
+            bucket = (t * T_BUCKETS // steps).cpu()
+            sums.index_add_(0, bucket, per_image.double().cpu())
+            counts.index_add_(0, bucket, torch.ones_like(per_image, dtype=torch.float64).cpu())
+        metrics = {"loss": (sums.sum() / counts.sum()).item()}
+        edges = [steps * i // T_BUCKETS for i in range(T_BUCKETS + 1)]
+        for i in range(T_BUCKETS):
+            metrics[f"loss_t{edges[i]}_{edges[i + 1]}"] = (sums[i] / counts[i].clamp_min(1)).item()
+        return metrics
+
+    def ema_copy(self, unet):
+        """A fresh copy of the training `unet` (unwrapped) with the EMA weights; the training UNet is left as it is."""
+        copy = type(unet).from_config(unet.config)
+        if self.ema is None:
+            copy.load_state_dict(unet.state_dict())
+        else:
+            self.ema.copy_to(copy.parameters())
+        return copy.eval()
+
+
+class DDPMObjective(DiffusionObjective):
     """Trains diffusers' `UNet2DModel` as a DDPM with an EMA of its weights; see the module docstring."""
 
     recipe = {
@@ -88,70 +178,14 @@ class DDPMObjective(Objective):
             )
         self.unet = unet_for_images(data.channels, data.resolution, **cfg.model_kwargs())
         self.noise_scheduler = noise_scheduler_for(cfg)
-        self.ema = EMAModel(
-            self.unet.parameters(),
-            decay=cfg.ema_max_decay,
-            use_ema_warmup=True,
-            inv_gamma=cfg.ema_inv_gamma,
-            power=cfg.ema_power,
-            foreach=True,
-            model_cls=UNet2DModel,
-            model_config=self.unet.config,
-        )
+        self.init_ema(self.unet, UNet2DModel)
         self.models = {"unet": self.unet}
 
+    def clean_and_condition(self, batch, sample):
+        return to_unit_range(batch["pixel_values"]) * 2 - 1, {}  # (B, C, H, W) in [-1, 1]; unconditional
+
     def losses(self, batch, step):
-        unet = self.models["unet"]
-        x0 = to_unit_range(batch["pixel_values"]) * 2 - 1  # (B, C, H, W) in [-1, 1]
-        noise = torch.randn_like(x0)  # (B, C, H, W)
-        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(x0),), device=x0.device)  # (B,)
-        x_t = self.noise_scheduler.add_noise(x0, noise, t)
-        prediction = unet(x_t, t).sample  # (B, C, H, W)
-        yield "unet", F.mse_loss(prediction.float(), diffusion_target(self.noise_scheduler, x0, noise, t).float())
-
-    def after_step(self, step: int) -> None:
-        params = list(self.models["unet"].parameters())
-        if self.ema.shadow_params[0].device != params[0].device:  # first step, or just resumed onto a GPU
-            self.ema.to(params[0].device)
-        self.ema.step(params)
-
-    def checkpoint_objects(self) -> list:
-        return [self.ema]
-
-    def _with_ema_weights(self, fn):
-        """fn() with the EMA weights in the training UNet, then the raw weights back."""
-        params = list(self.models["unet"].parameters())
-        self.ema.store(params)
-        self.ema.copy_to(params)
-        try:
-            return fn()
-        finally:
-            self.ema.restore(params)
-
-    @torch.no_grad()
-    def evaluate(self, loader, accelerator: Accelerator) -> dict[str, float]:
-        return self._with_ema_weights(lambda: self._evaluate(loader, accelerator))
-
-    def _evaluate(self, loader, accelerator):
-        unet, sched = self.models["unet"], self.noise_scheduler
-        steps = sched.config.num_train_timesteps
-        g = torch.Generator(device=accelerator.device).manual_seed(EVAL_SEED + accelerator.process_index)
-        sums, counts = torch.zeros(T_BUCKETS, dtype=torch.float64), torch.zeros(T_BUCKETS, dtype=torch.float64)
-        for batch in loader:
-            x0 = to_unit_range(batch["pixel_values"].to(accelerator.device)) * 2 - 1  # (B, C, H, W)
-            noise = torch.randn(x0.shape, generator=g, device=x0.device)
-            t = torch.randint(0, steps, (len(x0),), generator=g, device=x0.device)  # (B,)
-            prediction = unet(sched.add_noise(x0, noise, t), t).sample.float()
-            per_image = (prediction - diffusion_target(sched, x0, noise, t).float()).pow(2).mean(dim=(1, 2, 3))  # (B,)
-            per_image, t = accelerator.gather_for_metrics((per_image, t))
-            bucket = (t * T_BUCKETS // steps).cpu()
-            sums.index_add_(0, bucket, per_image.double().cpu())
-            counts.index_add_(0, bucket, torch.ones_like(per_image, dtype=torch.float64).cpu())
-        metrics = {"loss": (sums.sum() / counts.sum()).item()}
-        edges = [steps * i // T_BUCKETS for i in range(T_BUCKETS + 1)]
-        for i in range(T_BUCKETS):
-            metrics[f"loss_t{edges[i]}_{edges[i + 1]}"] = (sums[i] / counts[i].clamp_min(1)).item()
-        return metrics
+        yield "unet", self.diffusion_loss(batch)
 
     @torch.no_grad()
     def picture(self, batch) -> torch.Tensor:
@@ -169,10 +203,9 @@ class DDPMObjective(Objective):
         return torch.cat([real[None].cpu(), fake.float().cpu().view(PICTURE_ROWS, *real.shape)])  # (1 + R, N, C, H, W)
 
     def pipeline(self, accelerator: Accelerator) -> DDPMPipeline:
-        """A stock DDPMPipeline holding a fresh UNet with the EMA weights (the training UNet is left as it is)."""
-        unet = UNet2DModel.from_config(accelerator.unwrap_model(self.models["unet"]).config)
-        self.ema.copy_to(unet.parameters())
-        return DDPMPipeline(unet=unet.eval(), scheduler=self.noise_scheduler)
+        """A stock DDPMPipeline holding a fresh UNet with the EMA weights."""
+        unet = self.ema_copy(accelerator.unwrap_model(self.models["unet"]))
+        return DDPMPipeline(unet=unet, scheduler=self.noise_scheduler)
 
     def card_info(self):
         return {

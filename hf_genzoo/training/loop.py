@@ -109,6 +109,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
         )
     if cfg.push_to_hub and get_token() is None:  # say so now, not after the training
         raise UserInputError("--push_to_hub needs a Hub token: set HF_TOKEN or run `hf auth login`")
+    cfg = family.objective.prepare(cfg)  # e.g. a tokenizer learned, or the parts a model is built on trained
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -132,6 +133,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
     for d in (train_data, eval_data):
         if d.n_skipped:
             logger.warning("skipped %d unreadable file(s) in %s (%s)", d.n_skipped, d.name, d.split)
+        for warning in d.warnings:
+            logger.warning("%s (%s): %s", d.name, d.split, warning)
     train_loader = make_loader(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
     eval_loader = make_loader(eval_data, cfg.batch_size, shuffle=False)
     picture_batch = next(iter(make_loader(eval_data, 16, shuffle=False)))
@@ -261,8 +264,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
     accelerator.wait_for_everyone()
     result = TrainResult(out, metrics, state.step, images_seen / max(elapsed, 1e-9), history)
     if accelerator.is_main_process:
-        pipeline = objective.pipeline(accelerator)
-        pipeline.save_pretrained(out, safe_serialization=True)
+        objective.save(objective.pipeline(accelerator), out, accelerator)
         summary = {
             "model": cfg.model,
             "dataset": cfg.dataset,

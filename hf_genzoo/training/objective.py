@@ -21,8 +21,11 @@ from .config import TrainConfig
 
 
 def model_options(cls, fixed=()) -> list[str]:
-    """The constructor arguments of `cls` that `--model_config` may set (those in `fixed` come from the data)."""
-    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
+    """The arguments of `cls`'s constructor (or of a function that builds a model) that `--model_config` may set;
+    those in `fixed` come from the data."""
+    signature = inspect.signature(cls.__init__ if isinstance(cls, type) else cls)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in signature.parameters.values() if p.kind in kinds and p.name not in ("self", *fixed)]
 
 
 def check_options(given: dict, takers: dict[str, list[str]]) -> None:
@@ -61,6 +64,13 @@ class Objective:
 
     def __init__(self, cfg: TrainConfig, data: TensorData):
         self.cfg = cfg
+
+    @classmethod
+    def prepare(cls, cfg: TrainConfig) -> TrainConfig:
+        """Work the family does before its own training starts, in every process, before the loop's `Accelerator`
+        exists (e.g. learning a tokenizer from the captions, or training the parts a model is built on); returns
+        the config to train with. Default: nothing."""
+        return cfg
 
     @classmethod
     def data_options(cls, cfg: TrainConfig) -> dict[str, Any]:
@@ -106,7 +116,7 @@ class Objective:
         c = self.cfg
         return {
             name: torch.optim.AdamW(
-                m.parameters(),
+                [p for p in m.parameters() if p.requires_grad],
                 lr=c.learning_rate,
                 betas=(c.adam_beta1, c.adam_beta2),
                 weight_decay=c.weight_decay,
@@ -114,6 +124,10 @@ class Objective:
             )
             for name, m in self.models.items()
         }
+
+    def save(self, pipeline: DiffusionPipeline, output_dir, accelerator: Accelerator) -> None:
+        """Write the pipeline at the end of training (safetensors only); a family may add to it (LoRA weights)."""
+        pipeline.save_pretrained(output_dir, safe_serialization=True)
 
     def checkpoint_objects(self) -> list:
         """Extra stateful objects (e.g. EMA) to save in checkpoints; each has state_dict/load_state_dict."""
