@@ -30,7 +30,6 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import ProjectConfiguration
 from datasets import Dataset, Features, Image
 from diffusers import DDPMScheduler, UNet2DModel
@@ -39,6 +38,7 @@ from diffusers.training_utils import EMAModel
 from report import publish
 from tqdm.auto import tqdm
 
+from hf_genzoo.compat import reset_accelerate_state
 from hf_genzoo.data import load_images
 from hf_genzoo.models.unet import TINY_UNET, as_model_config, unet_for_images
 from hf_genzoo.training import make_config, train
@@ -146,8 +146,7 @@ def example_images_per_second(
     seconds = time.perf_counter() - start
     bar.close()
     accelerator.end_training()
-    AcceleratorState._reset_state()
-    GradientState._reset_state()
+    reset_accelerate_state()
     return steps * batch_size / seconds
 
 

@@ -159,8 +159,16 @@ def cmd_evaluate(argv: list[str]) -> None:
         help="with --classifier: also standard FID/KID in torch-fidelity's Inception-v3 with these weights "
         "(weights-inception-2015-12-05-6726825d.pth; needs hf_genzoo[fidelity])",
     )
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="also add the scores to the model folder's metrics.json, so that its model card (and `genzoo push`) "
+        "reports them",
+    )
     options = _add_sample_options(p, prefix="with --classifier, ")
     args = p.parse_args(argv)
+    if args.record and not (Path(args.model) / "metrics.json").is_file():
+        raise UserInputError(f"--record writes into a `genzoo train` output folder; {args.model} is not one")
     if args.inception_weights and not args.classifier:
         raise UserInputError("--inception_weights scores a model's samples; it goes with --classifier")
     if args.inception_weights and not Path(args.inception_weights).is_file():
@@ -188,6 +196,19 @@ def cmd_evaluate(argv: list[str]) -> None:
     print(json.dumps(result, indent=2))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2))
+    if args.record:
+        _record(Path(args.model), {k: v for k, v in metrics.items() if isinstance(v, float)})
+
+
+def _record(folder: Path, scores: dict) -> None:
+    """Add `scores` to the folder's metrics.json and render its model card again, so both report them."""
+    from .hub.card import card_for_repo
+
+    summary = json.loads((folder / "metrics.json").read_text())
+    summary["metrics"].update(scores)
+    (folder / "metrics.json").write_text(json.dumps(summary, indent=2))
+    card_for_repo(folder, str(folder)).save(folder / "README.md")
+    print(f"recorded {', '.join(scores)} in {folder / 'metrics.json'} and its model card")
 
 
 def _sample_quality(pipe, args, options: dict, device) -> dict:
@@ -213,8 +234,10 @@ def _sample_quality(pipe, args, options: dict, device) -> dict:
 
         reference = inception_reference(reference["images"], args.inception_weights)
         scores.update(fid_kid(images, reference, args.inception_weights))
-    nfe = family_of(pipe).nfe_for(**options)
-    return {**scores, "samples": args.num_samples, "nfe": nfe, "images_per_s": speed}
+    family = family_of(pipe)
+    if family.score_samples is not None:  # e.g. a text-to-image model's accuracy for class prompts
+        scores.update(family.score_samples(pipe, clf, args.num_samples, args.seed, args.batch_size))
+    return {**scores, "samples": args.num_samples, "nfe": family.nfe_for(**options), "images_per_s": speed}
 
 
 def cmd_sample(argv: list[str]) -> None:

@@ -85,6 +85,9 @@ class Family:
             (a reconstruction, labels): what the speed benchmarks time.
         evaluate (`Callable`, *optional*): `(pipe, loader, accelerator, noise)` -> held-out metrics of a saved
             pipeline (`genzoo evaluate`); `noise` is the `--noise` spec or `None`.
+        score_samples (`Callable`, *optional*): `(pipe, classifier, num_samples, seed, batch_size) -> dict`, what
+            else `genzoo evaluate --classifier` measures of its samples with the dataset's classifier (a
+            text-to-image model: the accuracy of its images for class prompts).
         trilemma_rows (`Callable`, *optional*): `(pipe, context)` -> its rows in the trilemma benchmark
             (`hf_genzoo.trilemma.Row`); `None` keeps it out of the benchmark.
         trilemma_targets (`tuple`, *optional*): `hf_genzoo.trilemma.Target`s the benchmark checks for its rows.
@@ -108,6 +111,7 @@ class Family:
     nfe: int | Callable[..., int] = 1
     transform: Callable | None = None
     evaluate: Callable | None = None
+    score_samples: Callable | None = None
     trilemma_rows: Callable | None = None
     trilemma_targets: tuple = ()
     features: bool = False

@@ -274,16 +274,19 @@ def add_arguments(parser) -> None:
     )
 
 
-def ensure_model(family: str, dataset: str, work_dir: Path, epochs: int | None, quick: bool, log=print) -> str:
-    """The folder of a trained `family` model under `work_dir`, training it with its recipe when it is not there
-    (with `quick`, its tiny configuration)."""
+def ensure_model(
+    family: str, dataset: str, work_dir: Path, epochs: int | None, quick: bool, log=print, name: str = "", **settings
+) -> str:
+    """The folder of a trained `family` model under `work_dir` (`{dataset}-{name or family}`), training it with its
+    recipe and `settings` (other `TrainConfig` values) when it is not there (with `quick`, its tiny configuration)."""
     from .training import make_config, train
 
-    out = Path(work_dir) / f"{dataset}-{family}"
+    out = Path(work_dir) / f"{dataset}-{name or family}"
     extra = {"epochs": epochs} if epochs else {}
     if quick:
         tiny = get_family(family).tiny
         extra = {"model_config": tiny.model_config, "max_steps": tiny.steps, "batch_size": 32, "mixed_precision": "no"}
+    extra.update(settings)
     if (out / "model_index.json").exists():
         saved = json.loads((out / "train_config.json").read_text())
         if all(saved.get(k) == v for k, v in extra.items()):
@@ -333,11 +336,11 @@ def bench(args, log=print) -> tuple[list[Row], dict]:
         "reference_images": min(args.num_samples, len(load_images(args.dataset, "train"))),
         "classifier_accuracy": json.loads(saved.read_text())["metrics"]["accuracy"] if saved.exists() else None,
         "batch_size": args.batch_size,
-        "device": _device(),
+        "device": device_name(),
     }
 
 
-def _device() -> str:
+def device_name() -> str:
     import platform
 
     if torch.cuda.is_available():

@@ -72,3 +72,17 @@ def test_trilemma_quick_mode_writes_table_plot_and_grids(tmp_path):
     assert {r["nfe"] for r in rows if r["name"].startswith(("DDPM", "ddim", "dpmsolver"))} == {1000, 50, 20, 10}
     assert "| DDPM 1000 |" in table and (tmp_path / "out" / "trilemma.png").stat().st_size > 10_000
     assert all((tmp_path / "out" / r["grid"]).exists() for r in rows)
+
+
+def test_text2image_benchmarks_quick_mode_write_their_tables(tmp_path):
+    out = tmp_path / "out"
+    _run("benchmarks/text2image.py", "--quick", "--work_dir", str(tmp_path / "models"), "--output_dir", str(out))
+    raw = json.loads((out / "text2image.json").read_text())
+    assert [r["guidance"] for r in raw["dataset"]] == ["real test images", 1.0, 2.0, 4.0, 7.5]
+    assert all(0 <= r["prompt_accuracy"] <= 1 and r["FD_local"] > 0 for r in raw["dataset"])
+    assert raw["shapes_info"]["colour_reader_accuracy"] == 1.0  # the pixel reader reads real single objects right
+    assert len(raw["shapes"]) == 4 and (out / "text2image" / "shapes_held_out_guidance_4.png").exists()
+    assert "| real test images |" in (out / "text2image.md").read_text()
+    _run("benchmarks/text2image_throughput.py", "--quick", "--output", str(tmp_path / "t.md"))
+    medians = json.loads((tmp_path / "t.json").read_text())["medians"]
+    assert medians["example"] > 0 and medians["ours_fp32"] > 0

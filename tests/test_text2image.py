@@ -271,3 +271,51 @@ def test_the_readme_lines_run(built):
     namespace = {}
     exec(block.replace('"my-t2i"', repr(str(out))), namespace)  # as a reader would paste it, the call included
     assert type(namespace["pipe"].scheduler).__name__ == "DPMSolverMultistepScheduler"
+
+
+def test_prompt_accuracy_counts_the_images_of_the_prompted_class():
+    from types import SimpleNamespace
+
+    from hf_genzoo.prompting import class_prompts, prompt_accuracy
+
+    prompts, targets = class_prompts(["Sneaker", "Bag"], per_class=3)
+    assert prompts[:3] == ["a photograph of a sneaker", "a small image of a sneaker", "a photograph of a sneaker"]
+    assert targets.tolist() == [0, 0, 0, 1, 1, 1]
+    says = SimpleNamespace(labels=torch.tensor([0, 1, 0, 1, 1, 0]))  # a stand-in classifier's verdicts
+    assert prompt_accuracy(lambda images: says, torch.zeros(6, 3, 8, 8), targets) == pytest.approx(4 / 6)
+
+
+def test_genzoo_evaluate_measures_prompt_accuracy_and_records_it_for_the_card(built, tiny_models, tmp_path):
+    import shutil
+
+    out = shutil.copytree(built[0], tmp_path / "t2i")
+    clf, report = tiny_models["classifier"], tmp_path / "m.json"
+    flags = f"--classifier {clf} --num_samples 20 --record --output {report}"
+    cli.main(f"evaluate --model {out} --dataset digits {flags}".split())
+    result = json.loads(report.read_text())
+    for guidance in ("1", "2", "4", "7.5"):
+        assert 0 <= result[f"prompt_accuracy_guidance_{guidance}"] <= 1
+    assert result["nfe"] == 40 and result["FD_local"] > 0  # unconditional samples: 20 steps, guided twice each
+    recorded = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert recorded["prompt_accuracy_guidance_4"] == result["prompt_accuracy_guidance_4"]
+    assert "prompt_accuracy_guidance_4" in (out / "README.md").read_text()  # in the card's model-index and table
+
+
+def test_genzoo_push_shares_it_with_a_text_to_image_card(built, hub):
+    import re
+
+    import yaml
+    from huggingface_hub import hf_hub_download
+
+    out, pipe = built
+    cli.main(["push", str(out), "tester/t2i-digits"])
+    stored = hub.stored_files("tester/t2i-digits")
+    assert {"model_index.json", "unet/config.json", "vae/config.json", "tokenizer/tokenizer.json"} <= set(stored)
+    card = open(hf_hub_download("tester/t2i-digits", "README.md")).read()
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["pipeline_tag"] == "text-to-image" and "text-to-image" in metadata["tags"]
+    remote = StableDiffusionPipeline.from_pretrained("tester/t2i-digits")  # diffusers alone, by repo id
+    remote.set_progress_bar_config(disable=True)
+    np.testing.assert_array_equal(_draw(remote), _draw(pipe))
+    snippet = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    exec(snippet, {})  # the card's usage lines, as a reader would paste them

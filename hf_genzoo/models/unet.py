@@ -73,8 +73,9 @@ def unet_for_images(in_channels: int, sample_size: int, **overrides) -> UNet2DMo
 # --- the text-conditioned denoiser of latent diffusion (Rombach et al. 2022), diffusers' `UNet2DConditionModel`
 
 # For 8x8x4 latents (32x32 images through a VAE that downsamples 4x): two resolutions (8, 4), two residual blocks
-# each, cross-attention to the text encoder's hidden states at both, and at the 4x4 middle. About 3.3M parameters
-# with a 128-d text encoder (tests/test_text2image.py counts them).
+# each, cross-attention to the text encoder's hidden states at both, and at the 4x4 middle: 6.3M parameters with the
+# 128-wide CLIP of `genzoo train clip`, about 40 images/s per training step on two CPU cores (benchmarks/text2image.py
+# trains narrower ones on a CPU budget).
 SMALL_LATENT_UNET = dict(
     block_out_channels=(64, 128),
     layers_per_block=2,

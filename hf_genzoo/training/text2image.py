@@ -39,6 +39,7 @@ from ..data.captions import HELD_OUT_TEMPLATES, decode_captions, load_tokenizer
 from ..data.latents import load_vae
 from ..errors import UserInputError
 from ..family import Family, SampleOption, Tiny, register_family
+from ..prompting import prompt_scores
 from ..trilemma import Row
 from .clip import caption_options
 from .config import TrainConfig
@@ -152,7 +153,13 @@ class Text2ImageObjective(DiffusionObjective):
                 **SD_SCHEDULE,
             )
         if cfg.lora_rank:
-            from peft import LoraConfig
+            try:
+                from peft import LoraConfig
+            except ImportError:
+                raise UserInputError(
+                    "--lora_rank needs peft: pip install 'hf_genzoo[lora]' "
+                    "(or leave out --lora_rank to tune the whole UNet)"
+                ) from None
 
             self.unet.requires_grad_(False)
             self.unet.add_adapter(
@@ -306,7 +313,12 @@ register_family(
         StableDiffusionPipeline,
         Tiny(as_model_config(TINY_LATENT_UNET), steps=4),
         data_kind="captioned_latents",
-        data_options=lambda pipe: {"resolution": pipe.vae.config.sample_size, "channels": pipe.vae.config.in_channels},
+        data_options=lambda pipe: {  # the folder it was loaded from holds the VAE and the tokenizer
+            "resolution": pipe.vae.config.sample_size,
+            "channels": pipe.vae.config.in_channels,
+            "vae": pipe.name_or_path,
+            "tokenizer": pipe.name_or_path,
+        },
         pipeline_tag="text-to-image",
         sample=sample,
         sample_options={
@@ -321,6 +333,7 @@ register_family(
         nfe=lambda scheduler=None, steps=None, guidance_scale=None, prompt=None: (
             (steps or DEFAULT_STEPS[scheduler or DEFAULT_SCHEDULER]) * (1 if guidance_scale == 1 else 2)
         ),
+        score_samples=prompt_scores,
         trilemma_rows=trilemma_rows,
     )
 )
