@@ -163,6 +163,7 @@ def ours_images_per_second(
         output_dir=str(workdir),
         checkpointing_steps=0,
         eval_batches=1,
+        overwrite_output_dir=True,  # a scratch folder, trained into once per round
     )
     return train(cfg).images_per_second
 

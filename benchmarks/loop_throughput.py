@@ -61,6 +61,7 @@ def ours_images_per_second(dataset: str, steps: int, batch_size: int, workdir: P
         output_dir=str(workdir / "speed"),
         checkpointing_steps=0,
         eval_batches=1,
+        overwrite_output_dir=True,  # a scratch folder, trained into once per round
     )
     return train(cfg).images_per_second
 

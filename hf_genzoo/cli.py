@@ -20,7 +20,18 @@ import json
 import sys
 from pathlib import Path
 
+from huggingface_hub.errors import (
+    GatedRepoError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
 from .errors import UserInputError
+from .records import dumps
+
+# The Hub's errors about what was asked for (Python callers get them typed; the CLI says them in one line)
+HUB_USER_ERRORS = (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError, LocalEntryNotFoundError)
 
 
 def _add_data_args(p: argparse.ArgumentParser, default_split: str = "test") -> None:
@@ -84,7 +95,8 @@ def cmd_train(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="genzoo train", add_help=False, description=description)
     add_train_arguments(parser, model_as_flag=False)
     result = train(parse_train_args(parser, argv))
-    print(f"saved the pipeline to {result.output_dir}; held-out metrics: {json.dumps(result.metrics)}")
+    if result.main_process:
+        print(f"saved the pipeline to {result.output_dir}; held-out metrics: {dumps(result.metrics)}")
 
 
 def cmd_reconstruct(args) -> None:
@@ -193,9 +205,9 @@ def cmd_evaluate(argv: list[str]) -> None:
     split = "train" if args.classifier else args.split
     result = {"model": args.model, "dataset": args.dataset, "split": split, "images": len(data), "noise": args.noise}
     result.update(metrics)
-    print(json.dumps(result, indent=2))
+    print(dumps(result, indent=2))
     if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2))
+        Path(args.output).write_text(dumps(result, indent=2))
     if args.record:
         _record(Path(args.model), {k: v for k, v in metrics.items() if isinstance(v, float)})
 
@@ -206,7 +218,7 @@ def _record(folder: Path, scores: dict) -> None:
 
     summary = json.loads((folder / "metrics.json").read_text())
     summary["metrics"].update(scores)
-    (folder / "metrics.json").write_text(json.dumps(summary, indent=2))
+    (folder / "metrics.json").write_text(dumps(summary, indent=2))
     card_for_repo(folder, str(folder)).save(folder / "README.md")
     print(f"recorded {', '.join(scores)} in {folder / 'metrics.json'} and its model card")
 
@@ -477,6 +489,9 @@ def main(argv: list[str] | None = None) -> None:
         commands[args.command](args)
     except UserInputError as err:  # what was typed cannot work: say what, no traceback
         raise SystemExit(f"genzoo {argv[0]}: error: {err}") from None
+    except HUB_USER_ERRORS as err:  # a repo id or revision that is not there, no access, or no network and no cache
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SystemExit(f"genzoo {argv[0]}: error: {type(err).__name__}: {first}") from None
 
 
 if __name__ == "__main__":

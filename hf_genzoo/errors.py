@@ -8,3 +8,8 @@ keeps its traceback. It is a `ValueError`, so Python callers can catch it as one
 class UserInputError(ValueError):
     """A value given by the user (a flag, a dataset, a model option, a pipeline argument) cannot work; the
     message says what was wrong and what would work."""
+
+
+class TrainingDiverged(UserInputError):
+    """The loss (or the weights) became NaN or infinite: the run stops, keeps its last good checkpoint and saves no
+    pipeline. The message names the step and the value, and what to try."""

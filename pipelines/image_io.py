@@ -1,7 +1,8 @@
 """What the image pipelines share: images in and out, and the deprecated names of the calling convention.
 
 Model input is always a float tensor `(B, C, H, W)` in [0, 1] at the model's resolution and channel count.
-PIL images go through diffusers' `VaeImageProcessor` (resize, grey or RGB conversion); numpy arrays and
+PIL images are read as training reads them (any mode and bit depth, the centred square resized), then go through
+diffusers' `VaeImageProcessor` (to a tensor); numpy arrays and
 tensors (uint8 or float in [0, 1], with or without a batch axis, grey, RGB or RGBA) are converted here, since
 `VaeImageProcessor` leaves their channels as they come. Output goes through `VaeImageProcessor.postprocess`:
 PIL images, numpy `(B, H, W, C)` or tensors `(B, C, H, W)`.
@@ -17,6 +18,7 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils.torch_utils import randn_tensor
 
 from hf_genzoo.errors import UserInputError
+from hf_genzoo.imaging import center_square, to_8bit
 
 ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | list
 OUTPUT_TYPES = ("pil", "np", "pt")
@@ -55,16 +57,45 @@ def _as_tensor(images: np.ndarray | torch.Tensor | list) -> torch.Tensor:
 
 
 def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=torch.float32) -> torch.Tensor:
-    """PIL image(s), numpy arrays or tensors (see `_as_tensor`) -> `(B, channels, size, size)` float in [0, 1]."""
-    if (
+    """PIL image(s), numpy arrays or tensors (see `_as_tensor`) -> `(B, channels, size, size)` float in [0, 1].
+
+    Images of another size are cut to their centred square and resized, as training does (`center_square`); PIL
+    images of any mode and bit depth are read as training reads them (`to_8bit`). Float arrays must be in [0, 1]:
+    0..255 or -1..1 data is an error, not a silent clamp."""
+    expected = (
+        f"this pipeline takes (B, {channels}, {size}, {size}) tensors in [0, 1], (B, H, W, C) numpy arrays, uint8 "
+        f"or in [0, 1], or PIL images"
+    )
+    pil = (
         isinstance(images, PIL.Image.Image)
         or isinstance(images, list)
         and images
         and isinstance(images[0], PIL.Image.Image)
-    ):
+    )
+    if pil:
+        images = [
+            center_square(to_8bit(im, channels), size)
+            for im in ([images] if isinstance(images, PIL.Image.Image) else images)
+        ]
         x = image_processor(channels).preprocess(images, height=size, width=size)  # (B, C, H, W)
     elif isinstance(images, (np.ndarray, torch.Tensor, list)):
+        given = tuple(images.shape) if hasattr(images, "shape") else f"a list of {len(images)}"
         x = _as_tensor(images)
+        if x.shape[1] not in (1, 3, 4):
+            layout = "(B, C, H, W) tensors" if isinstance(images, torch.Tensor) else "(B, H, W, C) numpy arrays"
+            raise UserInputError(f"images of shape {given} are not {layout} with 1, 3 or 4 channels; {expected}")
+        is_float = not (
+            images.dtype == torch.uint8 if isinstance(images, torch.Tensor) else np.asarray(images).dtype == np.uint8
+        )
+        if is_float and x.numel():
+            low, high = x.min().item(), x.max().item()
+            if high > 2 or low < -0.5:
+                hint = "0..255: divide by 255 or pass uint8" if high > 2 else "-1..1: map with (x + 1) / 2"
+                raise UserInputError(f"float images must be in [0, 1]; these span [{low:.3g}, {high:.3g}] ({hint})")
+            if high > 1 or low < 0:
+                warnings.warn(
+                    f"float images span [{low:.3g}, {high:.3g}]; clamped to [0, 1]", UserWarning, stacklevel=3
+                )
     else:
         raise UserInputError(f"images must be PIL images, numpy arrays or tensors, got {type(images).__name__}")
     x = x.to(device=device, dtype=torch.float32)
@@ -76,7 +107,11 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
         elif x.shape[1] == 1:
             x = x.expand(-1, channels, -1, -1)
         else:
-            raise UserInputError(f"cannot turn {x.shape[1]}-channel images into {channels} channels")
+            raise UserInputError(f"cannot turn {x.shape[1]}-channel images into {channels} channels; {expected}")
+    h, w = x.shape[-2:]
+    if h != w:  # the centred square, as training cuts it
+        s = min(h, w)
+        x = x[..., (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x.clamp(0, 1).to(dtype)

@@ -15,6 +15,7 @@ import os
 
 from diffusers import DiffusionPipeline
 from huggingface_hub import snapshot_download
+from safetensors import SafetensorError
 
 from hf_genzoo.errors import UserInputError
 
@@ -38,7 +39,10 @@ class GenzooPipeline(DiffusionPipeline):
             token, cache_dir, local_files_only, force_download, proxies: as in `huggingface_hub.snapshot_download`.
             kwargs: passed on to `DiffusionPipeline.from_pretrained` (`torch_dtype`, ...).
         """
+        from hf_genzoo.hub.loading import check_folder_or_repo_id
+
         path = str(pretrained_model_name_or_path)
+        check_folder_or_repo_id(path)
         if not os.path.isdir(path):
             fetch = {k: kwargs.pop(k) for k in DOWNLOAD_KWARGS if k in kwargs}
             path = snapshot_download(path, allow_patterns=PIPELINE_FILES, **fetch)
@@ -51,4 +55,15 @@ class GenzooPipeline(DiffusionPipeline):
             from hf_genzoo.hub.portable import load_portable_components
 
             return cls(**load_portable_components(path, index))
-        return super().from_pretrained(path, **kwargs)
+        try:
+            return super().from_pretrained(path, **kwargs)
+        except (SafetensorError, OSError) as err:  # diffusers re-raises safetensors' error as an OSError
+            cause = err
+            while cause is not None and not isinstance(cause, SafetensorError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise UserInputError(
+                f"{path}: a weights file cannot be read ({cause}); it may be truncated: copy, download or train it "
+                f"again"
+            ) from None

@@ -17,7 +17,8 @@ def main(argv=None):
     )
     add_train_arguments(parser, model_as_flag=True)
     result = train(parse_train_args(parser, argv))
-    print(f"saved the pipeline to {result.output_dir}; held-out metrics: {result.metrics}")
+    if result.main_process:  # one line, not one per process
+        print(f"saved the pipeline to {result.output_dir}; held-out metrics: {result.metrics}")
 
 
 if __name__ == "__main__":

@@ -86,3 +86,19 @@ def test_text2image_benchmarks_quick_mode_write_their_tables(tmp_path):
     _run("benchmarks/text2image_throughput.py", "--quick", "--output", str(tmp_path / "t.md"))
     medians = json.loads((tmp_path / "t.json").read_text())["medians"]
     assert medians["example"] > 0 and medians["ours_fp32"] > 0
+
+
+def test_checkpoint_and_multiprocess_benchmarks_quick_mode_write_their_tables(tmp_path):
+    from hf_genzoo.family import families
+
+    _run(
+        "benchmarks/checkpoints.py", "--quick", "--families", "mlp_autoencoder,ddpm", "--output", str(tmp_path / "c.md")
+    )
+    rows = json.loads((tmp_path / "c.json").read_text())
+    assert [r["family"] for r in rows] == ["mlp_autoencoder", "ddpm"] and all(r["writes"] == 3 for r in rows)
+    assert all(0 < r["weights_mb"] < r["checkpoint_mb"] for r in rows)  # the optimizer state is in there too
+    assert set(families()) >= {r["family"] for r in rows}
+    _run("benchmarks/multiprocess_throughput.py", "--quick", "--output", str(tmp_path / "mp.md"))
+    speeds = json.loads((tmp_path / "mp.json").read_text())
+    assert set(speeds) == {"1", "2"} and all(v[0] > 0 for v in speeds.values())
+    assert "| 2 | " in (tmp_path / "mp.md").read_text()

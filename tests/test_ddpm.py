@@ -118,7 +118,7 @@ def test_training_lowers_the_held_out_loss_and_saves_a_stock_pipeline(trained):
 
 
 def test_ema_weights_differ_from_the_raw_ones_and_are_the_saved_ones(trained):
-    ckpt = trained.output_dir / "checkpoints" / "checkpoint_0"  # taken at the last step
+    ckpt = trained.output_dir / "checkpoints" / f"checkpoint_{STEPS}"  # taken at the last step
     raw = load_file(str(ckpt / "model.safetensors"))  # the trained UNet as accelerate saved it
     ema = torch.load(ckpt / "custom_checkpoint_1.pkl", weights_only=True)  # 0: our step counter, 1: the EMA
     assert ema["optimization_step"] == STEPS

@@ -133,7 +133,7 @@ def test_pushing_again_makes_a_new_commit_with_the_new_card(hub, tmp_path):
     first = Path(hf_hub_download("tester/gan-twice", "README.md")).read_text()
     # train on (more steps, new metrics) and push again
     saved = json.loads((out / "train_config.json").read_text())
-    train(make_config(saved.pop("model"), **{**saved, "max_steps": 20}))
+    train(make_config(saved.pop("model"), **{**saved, "max_steps": 20, "overwrite_output_dir": True}))
     commit = push_to_hub(out, "tester/gan-twice", commit_message="more training")
     history = hub.commits("tester/gan-twice")
     assert [c["summary"] for c in history[:2]] == ["more training", "Upload GANPipeline trained with hf_genzoo"]
@@ -168,6 +168,8 @@ def test_a_missing_repo_gives_the_librarys_typed_error(hub):
         VAEPipeline.from_pretrained("tester/does-not-exist")
     with pytest.raises(RepositoryNotFoundError):
         load_pipeline("tester/does-not-exist")
+    with pytest.raises(SystemExit, match=r"^genzoo sample: error: RepositoryNotFoundError: "):  # the CLI: one line
+        cli.main(["sample", "--model", "tester/does-not-exist"])
 
 
 def test_a_server_error_during_upload_changes_nothing_and_says_what_failed(hub, vae_dir, monkeypatch):

@@ -85,7 +85,7 @@ def test_the_tokenizer_is_learned_from_the_captions_and_round_trips_them(parts):
     tokenizer = CLIPTokenizer.from_pretrained(parts["clip"], subfolder="tokenizer")
     data = load_data("captioned_images", "digits", "train", resolution=16, channels=3)
     captions = data.captions  # class names through the templates, image i taking template i mod 4
-    assert all(captions[i] == CLASS_TEMPLATES[i % 4].format(label=data.labels[i]) for i in range(20))
+    assert all(captions[i] == CLASS_TEMPLATES[i % len(CLASS_TEMPLATES)].format(label=data.labels[i]) for i in range(20))
     for caption in captions[:50]:
         ids = tokenizer(caption)["input_ids"]
         assert tokenizer.decode(ids, skip_special_tokens=True).strip() == caption
@@ -252,7 +252,18 @@ def test_empty_captions_are_counted_and_a_folder_with_metadata_is_captioned(tmp_
 def test_held_out_templates_are_never_training_captions():
     digits = set(load_data("captioned_images", "digits", "train").captions)
     held = {t.format(label=str(k)) for t in HELD_OUT_TEMPLATES for k in range(10)}
-    assert len(digits) == 40 and not digits & held  # 4 templates x 10 classes, none held out
+    assert len(digits) == 10 * len(CLASS_TEMPLATES) and not digits & held  # every template and class, none held out
+    # ... but every word of a held-out prompt is in the training captions: new phrasing, not unknown words
+    assert {w for c in held for w in c.split()} <= {w for c in digits for w in c.split()}
+
+
+def test_the_cache_key_holds_the_templates_themselves(monkeypatch):
+    from hf_genzoo.data import captions
+
+    before = load_data("captioned_images", "digits", "train").captions
+    monkeypatch.setattr(captions, "CLASS_TEMPLATES", ("a drawing of a {label}",))
+    after = load_data("captioned_images", "digits", "train").captions
+    assert set(after) == {f"a drawing of a {k}" for k in range(10)} and set(after) != set(before)
 
 
 def test_the_recipe_is_stable_diffusions_schedule_at_32x32():

@@ -24,8 +24,12 @@ class TensorDataset(Dataset):
         return len(self.data)
 
     def __getitems__(self, indices: list[int]) -> dict:
-        idx = np.sort(np.asarray(indices))  # sorted reads are sequential on the memory map
-        return {key: torch.from_numpy(np.ascontiguousarray(a[idx])) for key, a in self.data.arrays.items()}
+        """The items in the order asked: accelerate pads a multi-process run's last batch at its end and
+        `gather_for_metrics` drops that tail, so a reordered batch would count padding and lose real items."""
+        order = np.argsort(np.asarray(indices), kind="stable")
+        back = np.argsort(order)  # sorted position -> asked position
+        idx = np.asarray(indices)[order]  # sorted reads are sequential on the memory map
+        return {key: torch.from_numpy(np.ascontiguousarray(a[idx][back])) for key, a in self.data.arrays.items()}
 
     def __getitem__(self, i: int) -> dict:
         return {k: v[0] for k, v in self.__getitems__([i]).items()}

@@ -27,8 +27,17 @@ from .tensorize import BadFiles, DataKind, register_kind
 
 OPTIONS = {**images.OPTIONS, "caption_column": None, "caption_templates": None, "tokenizer": None, "max_length": None}
 CAPTION_COLUMN_GUESSES = ("text", "caption", "captions", "prompt", "sentence")
-CLASS_TEMPLATES = ("a photo of a {label}", "a {label}", "a picture of a {label}", "an image of a {label}")
-HELD_OUT_TEMPLATES = ("a photograph of a {label}", "a small image of a {label}")  # never in the training captions
+CLASS_TEMPLATES = (
+    "a photo of a {label}",
+    "a {label}",
+    "a picture of a {label}",
+    "an image of a {label}",
+    "a photograph of the {label}",
+    "a small photo of the {label}",
+)
+# Never in the training captions, but made of their words: a model trained on the captions alone cannot know a word
+# it never saw (a learned BPE splits it into pieces it has no meaning for), so the held-out test is new phrasing.
+HELD_OUT_TEMPLATES = ("a photograph of a {label}", "a small image of a {label}")
 MAX_CAPTION_BYTES = 1024
 
 
@@ -82,6 +91,7 @@ def options_key(options: dict) -> list:
     """The options in the cache key, with the tokenizer's vocabulary in place of its name (a folder's content may
     change under the same name)."""
     key = dict(options)
+    key["caption_templates"] = list(templates(options["caption_templates"]))  # the default may change
     if options["tokenizer"]:
         vocab = sorted(load_tokenizer(options["tokenizer"]).get_vocab().items())
         key["tokenizer"] = hashlib.sha1(json.dumps(vocab).encode()).hexdigest()

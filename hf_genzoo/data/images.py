@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ..compat import arrow_table
 from ..errors import UserInputError
+from ..imaging import center_square, to_8bit
 from .registry import check_label_column, open_split, pick_column
 from .sources import BUILTIN, Source
 from .tensorize import BadFiles, DataKind, TensorData, load_data, register_kind
@@ -103,14 +104,7 @@ def _arrays_to_uint8(ds, column, resolution, channels) -> np.ndarray:
 
 
 def _pil_to_uint8(img: PIL.Image.Image, resolution: int, channels: int) -> np.ndarray:
-    img = img.convert("L" if channels == 1 else "RGB")
-    w, h = img.size
-    if w != h:  # center crop to a square
-        s = min(w, h)
-        img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-    if img.size != (resolution, resolution):
-        img = img.resize((resolution, resolution), PIL.Image.Resampling.BICUBIC)
-    arr = np.asarray(img, dtype=np.uint8)
+    arr = np.asarray(center_square(to_8bit(img, channels), resolution), dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
 
 
@@ -120,12 +114,22 @@ def _open(record: dict) -> PIL.Image.Image:
     return img
 
 
+def _first_readable(raw, col: str, dataset: str) -> PIL.Image.Image:
+    for i in range(len(raw)):
+        try:
+            return _open(raw[i][col])
+        except (OSError, SyntaxError, ValueError):
+            continue
+    raise UserInputError(f"none of the {len(raw)} image files of {dataset} can be read")
+
+
 def _decode_files(ds, src: Source, options: dict, bad_files: BadFiles, folder: Path):
     """Decode every image once (with PIL), writing straight into a memory-mapped .npy file; the rows kept."""
     col = src.image_column
     raw = ds.select_columns([col]).cast_column(col, Image(decode=False))
-    first = _open(raw[0][col])
-    channels = options["channels"] or (1 if first.mode in ("L", "1", "I", "I;16", "F") else 3)
+    first = _first_readable(raw, col, bad_files.dataset)  # the shape of the cache; unreadable ones come up below
+    grey = first.mode in ("L", "1", "I", "F", "LA") or first.mode.startswith("I;16")
+    channels = options["channels"] or (1 if grey else 3)
     resolution = options["resolution"] or min(first.size)
     path = folder / "pixel_values.npy"
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(raw), channels, resolution, resolution))

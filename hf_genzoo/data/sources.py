@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 from datasets import Array2D, ClassLabel, Dataset, Features, Image, ReadInstruction, Value, load_dataset, load_from_disk
+from datasets.exceptions import DatasetNotFoundError
 
 from ..compat import numpy_to_arrow_lists
 from ..errors import UserInputError
@@ -173,6 +174,13 @@ def load_audiofolder_split(directory: str, split: str) -> Source:
 def _load_split(path: str, split: str, kwargs: dict) -> Dataset:
     try:
         return load_dataset(path, split=split, **kwargs)
+    except ConnectionError as err:  # datasets' own: the Hub (or a URL) could not be reached
+        raise UserInputError(
+            f"{path}: the Hub cannot be reached ({err}). Check the network (or HF_HUB_OFFLINE), or give a dataset "
+            f"on disk: a folder, imagefolder:<path>, or a parquet/arrow/csv/json file"
+        ) from None
+    except DatasetNotFoundError as err:
+        raise UserInputError(f"{path}: no such dataset ({err}); a private one needs `hf auth login`") from None
     except ValueError as err:  # unknown split: say which exist
         if "split" in str(err).lower() and "train" not in split:
             raise UserInputError(

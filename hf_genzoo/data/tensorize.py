@@ -24,7 +24,9 @@ import torch
 from ..compat import dataset_fingerprint
 from ..errors import UserInputError
 
-CACHE_VERSION = 2  # bump when tensorizing changes (2: arrays named by their batch key, one cache for every kind)
+# bump when tensorizing changes (2: arrays named by batch key, one cache for every kind; 3: 16-bit and float images
+# scaled, grey with alpha is grey)
+CACHE_VERSION = 3
 
 
 def cache_root() -> Path:

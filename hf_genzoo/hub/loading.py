@@ -8,8 +8,19 @@ from huggingface_hub import hf_hub_download
 from ..errors import UserInputError
 
 
+def check_folder_or_repo_id(path_or_repo: str) -> None:
+    """A path that does not exist and cannot be a Hub repo id ("user/name") is a missing folder: say so, instead of
+    the Hub's repo-id validation error."""
+    path = str(path_or_repo)
+    if os.path.exists(path):
+        return
+    if os.path.isabs(path) or path.startswith((".", "~")) or path.count("/") != 1 or os.sep != "/" and os.sep in path:
+        raise UserInputError(f"no such folder: {path} (a Hub repo id looks like user/name)")
+
+
 def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
     """The `_class_name` recorded in the pipeline's model_index.json."""
+    check_folder_or_repo_id(path_or_repo)
     if os.path.isdir(path_or_repo):
         index = os.path.join(path_or_repo, "model_index.json")
         if not os.path.exists(index):

@@ -68,6 +68,10 @@ class TrainConfig:
         choices=("no", "bf16", "fp16", "auto"),
     )
     seed: int = _f(0, "seed of weights, shuffling and noise: the same seed gives the same run")
+    skip_nonfinite_steps: int = _f(
+        0,
+        "skip up to N batches whose loss is NaN or infinite (counted in metrics.json); 0: the first one stops the run",
+    )
     # --- diffusion (the names of diffusers' examples/unconditional_image_generation/train_unconditional.py)
     prediction_type: str = _f(
         "epsilon",
@@ -115,6 +119,9 @@ class TrainConfig:
     hub_private_repo: bool = _f(False, "create the Hub repo as private")
     # --- bookkeeping
     output_dir: str = _f("genzoo-output", "where the pipeline, checkpoints, logs and pictures go")
+    overwrite_output_dir: bool = _f(
+        False, "train into an --output_dir that holds a finished model or an earlier run's checkpoints, clearing them"
+    )
     checkpointing_steps: int = _f(500, "save a resumable checkpoint every N optimizer steps (0: never)")
     checkpoints_total_limit: int = _f(3, "keep only the newest K checkpoints")
     resume_from_checkpoint: str = _f(None, "'latest' or a checkpoint folder to continue from")
@@ -129,6 +136,26 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+AT_LEAST_ONE = ("epochs", "batch_size", "gradient_accumulation_steps", "log_every", "eval_every_epochs")
+AT_LEAST_ONE_IF_GIVEN = ("max_steps", "eval_batches", "checkpoints_total_limit", "lora_rank")
+AT_LEAST_ZERO = {"checkpointing_steps": "never", "lr_warmup_steps": "no warm-up", "skip_nonfinite_steps": "skip none"}
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Raise a one-line `UserInputError` for a value that would train nothing or make no sense, before any work."""
+    for name in AT_LEAST_ONE + AT_LEAST_ONE_IF_GIVEN:
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise UserInputError(f"--{name} must be 1 or more, got {value}")
+    for name, zero in AT_LEAST_ZERO.items():
+        if getattr(cfg, name) < 0:
+            raise UserInputError(f"--{name} must be 0 or more (0: {zero}), got {getattr(cfg, name)}")
+    for name in ("learning_rate", "max_grad_norm"):
+        value = getattr(cfg, name)
+        if value is not None and not value > 0:  # `not >` also catches NaN
+            raise UserInputError(f"--{name} must be above 0, got {value}")
 
 
 def bf16_is_native() -> bool:

@@ -15,25 +15,28 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+import torch
+from accelerate import Accelerator, PartialState
+from accelerate.utils import ProjectConfiguration, parse_flag_from_env, set_seed
 from diffusers.optimization import get_scheduler
 from huggingface_hub import get_token
 from tqdm.auto import tqdm
 
 from ..compat import lomo_check_cached, reset_accelerate_state
 from ..data import load_data, make_loader
-from ..errors import UserInputError
+from ..errors import TrainingDiverged, UserInputError
 from ..family import get_family
 from ..hub.card import write_model_card
 from ..hub.push import push_to_hub
+from ..records import dumps
 from ..viz import image_grid, save_grid
-from .config import TrainConfig, resolve_mixed_precision
+from .config import TrainConfig, check_config, resolve_mixed_precision
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +51,21 @@ class TrainState:
     step: int = 0  # optimizer steps done
     epoch: int = 0  # epoch in progress
     batches_in_epoch: int = 0  # batches of that epoch already consumed
+    history: list = field(default_factory=list)  # the held-out metrics of every evaluation so far
+    skipped: int = 0  # batches skipped for a non-finite loss (--skip_nonfinite_steps)
 
     def state_dict(self):
-        return {"step": self.step, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch}
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batches_in_epoch": self.batches_in_epoch,
+            "history": self.history,
+            "skipped": self.skipped,
+        }
 
     def load_state_dict(self, d):
         self.step, self.epoch, self.batches_in_epoch = d["step"], d["epoch"], d["batches_in_epoch"]
+        self.history, self.skipped = list(d.get("history", [])), d.get("skipped", 0)  # older checkpoints lack them
 
 
 @dataclass
@@ -63,6 +75,7 @@ class TrainResult:
     steps: int
     images_per_second: float  # training images/s after the first WARMUP_STEPS steps, evaluations excluded
     history: list = field(default_factory=list)
+    main_process: bool = True  # False in the other processes of a multi-process run: only the main one reports
 
 
 def find_checkpoint(output_dir: str | Path, which: str) -> Path:
@@ -72,20 +85,140 @@ def find_checkpoint(output_dir: str | Path, which: str) -> Path:
         if not (path / STATE_FILE).exists():
             raise UserInputError(f"{path} is not a complete hf_genzoo checkpoint (no {STATE_FILE})")
         return path
-    root = Path(output_dir) / "checkpoints"
-    done = [p for p in root.glob("checkpoint_*") if (p / STATE_FILE).exists()] if root.exists() else []
+    done = complete_checkpoints(output_dir)
     if not done:
-        raise UserInputError(f"--resume_from_checkpoint latest: no complete checkpoint in {root}")
-    return max(done, key=lambda p: json.loads((p / STATE_FILE).read_text())["step"])
+        raise UserInputError(f"--resume_from_checkpoint latest: no complete checkpoint in {Path(output_dir) / CKPT}")
+    return done[-1]
 
 
-def _save_checkpoint(accelerator: Accelerator, state: TrainState) -> Path:
-    path = Path(accelerator.save_state())  # accelerate names it and keeps the newest `total_limit`
+CKPT = "checkpoints"
+TMP_PREFIX = ".incomplete_"  # a checkpoint is written under this name and renamed when complete
+
+
+def _step_of(path: Path) -> int:
+    return json.loads((path / STATE_FILE).read_text())["step"]
+
+
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """The complete checkpoints under output_dir/checkpoints, oldest first."""
+    root = Path(output_dir) / CKPT
+    done = [p for p in root.glob("checkpoint_*") if (p / STATE_FILE).exists()] if root.exists() else []
+    return sorted(done, key=_step_of)
+
+
+def _save_checkpoint(accelerator: Accelerator, state: TrainState, root: Path, keep: int | None) -> Path:
+    """Write the checkpoint of `state.step` under a temporary name, rename it when complete, and only then delete
+    the oldest complete ones beyond `keep`: a kill at any moment leaves the last complete checkpoint in place."""
+    final, tmp = root / f"checkpoint_{state.step}", root / f"{TMP_PREFIX}checkpoint_{state.step}"
     if accelerator.is_main_process:
-        tmp = path / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state.state_dict()))
-        os.replace(tmp, path / STATE_FILE)
-    return path
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))  # the models, optimizers, schedulers, RNG states (one file per process)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / STATE_FILE).write_text(json.dumps(state.state_dict()))  # written last: the checkpoint is complete
+        if final.exists():  # the same step saved again (a resumed run)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in complete_checkpoints(root.parent)[:-keep] if keep else []:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    return final
+
+
+FINISHED_FILES = (
+    "model_index.json",
+    "metrics.json",
+    "train_config.json",
+    "README.md",
+    "card_info.json",
+    "pytorch_lora_weights.safetensors",
+)
+RUN_FOLDERS = (CKPT, "samples", "logs", "parts")
+
+
+def _check_output_dir(out: Path, cfg: TrainConfig) -> None:
+    """Refuse to train over a finished model or an earlier run's checkpoints unless asked to (as the transformers
+    Trainer does); with --overwrite_output_dir, clear what the earlier run left. Incomplete checkpoints (a kill
+    during a write) are removed: they can never be resumed."""
+    # before the Accelerator, as it will be: accelerate only reads ACCELERATE_USE_CPU (`launch --cpu`, or torchrun on
+    # CPUs) in the Accelerator's own state, and a plain PartialState() here would make every process a single one
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "is a file" if not existing.is_dir() else "is not writable"
+        raise UserInputError(f"cannot write the output folder {out}: {existing} {why}; choose another --output_dir")
+    index = out / "model_index.json"
+    done = complete_checkpoints(out)
+    if not cfg.overwrite_output_dir and not cfg.resume_from_checkpoint:
+        what = []
+        if index.exists():
+            what.append(f"a finished {json.loads(index.read_text()).get('_class_name', 'pipeline')}")
+        if done:
+            what.append(f"{len(done)} checkpoint(s) of an earlier run")
+        if what:
+            raise UserInputError(
+                f"{out} already holds {' and '.join(what)}; pass --overwrite_output_dir to replace it"
+                f"{', --resume_from_checkpoint latest to continue the run' if done else ''}, or choose another "
+                f"--output_dir"
+            )
+    state.wait_for_everyone()  # every process has looked before the main one changes anything
+    if state.is_main_process:
+        if cfg.overwrite_output_dir and out.is_dir():
+            components = json.loads(index.read_text()) if index.exists() else {}
+            for name in (*RUN_FOLDERS, *(k for k in components if not k.startswith("_"))):
+                shutil.rmtree(out / name, ignore_errors=True)
+            for name in FINISHED_FILES:
+                (out / name).unlink(missing_ok=True)
+        root = out / CKPT
+        for stale in [*root.glob(f"{TMP_PREFIX}*"), *root.glob("checkpoint_*")] if root.is_dir() else []:
+            if not (stale / STATE_FILE).exists():
+                logger.warning("removing the incomplete checkpoint %s (a run stopped while writing it)", stale)
+                shutil.rmtree(stale)
+    state.wait_for_everyone()
+
+
+def launched_processes() -> int | None:
+    """The `--num_processes` of the `accelerate launch` that started this process (read from the parent's command
+    line, Linux), or None when it was not launched so or did not say."""
+    try:
+        args = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    if not any(a.endswith(("accelerate", "accelerate.commands.launch")) for a in args[:3]):
+        return None
+    for i, a in enumerate(args):
+        for flag in ("--num_processes", "--num-processes"):
+            value = (
+                args[i + 1]
+                if a == flag and i + 1 < len(args)
+                else a[len(flag) + 1 :]
+                if a.startswith(flag + "=")
+                else None
+            )
+            if value is not None and value.isdigit():
+                return int(value)
+    return None
+
+
+LAUNCH_CPU_HINT = (
+    "for N processes on CPUs, launch with `ACCELERATE_USE_CPU=true torchrun --standalone --nproc_per_node N "
+    "scripts/train.py ...` (accelerate launch --cpu starts one process on a machine without GPUs)"
+)
+
+
+def _all_finite(models) -> bool:
+    return all(bool(torch.isfinite(p).all()) for m in models for p in m.parameters())
+
+
+def _loss_is_finite(loss, accelerator: Accelerator) -> bool:
+    """Whether `loss` is finite in every process (one answer for all, so that they all skip or step together)."""
+    bad = (~torch.isfinite(loss.detach())).float().reshape(1)
+    if accelerator.num_processes > 1:
+        bad = accelerator.reduce(bad, reduction="sum")
+    return not bool(bad.item())
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -99,14 +232,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 def _train(cfg: TrainConfig) -> TrainResult:
     family = get_family(cfg.model)
+    check_config(cfg)
     cfg = dataclasses.replace(cfg, mixed_precision=resolve_mixed_precision(cfg.mixed_precision))
     out = Path(cfg.output_dir)
-    existing = sorted((out / "checkpoints").glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1]))
-    if existing and cfg.checkpointing_steps and not cfg.resume_from_checkpoint:
-        raise UserInputError(
-            f"{out} already has checkpoints of an earlier run; pass --resume_from_checkpoint latest to continue it, "
-            f"or choose another --output_dir"
-        )
+    _check_output_dir(out, cfg)
     if cfg.push_to_hub and get_token() is None:  # say so now, not after the training
         raise UserInputError("--push_to_hub needs a Hub token: set HF_TOKEN or run `hf auth login`")
     cfg = family.objective.prepare(cfg)  # e.g. a tokenizer learned, or the parts a model is built on trained
@@ -117,11 +246,17 @@ def _train(cfg: TrainConfig) -> TrainResult:
         project_config=ProjectConfiguration(
             project_dir=str(out),
             logging_dir=str(out / "logs"),
-            automatic_checkpoint_naming=True,
-            total_limit=cfg.checkpoints_total_limit,
         ),
     )
     set_seed(cfg.seed)
+    asked = launched_processes()
+    if asked and asked > accelerator.num_processes and accelerator.is_main_process:
+        logger.warning(
+            "accelerate launch asked for %d processes, this run has %d: %s",
+            asked,
+            accelerator.num_processes,
+            LAUNCH_CPU_HINT if accelerator.device.type == "cpu" else "see `accelerate env`",
+        )
 
     # 1. data: the kind the family trains on; the held-out split with the options the training split realized
     with accelerator.main_process_first():
@@ -135,30 +270,47 @@ def _train(cfg: TrainConfig) -> TrainResult:
             logger.warning("skipped %d unreadable file(s) in %s (%s)", d.n_skipped, d.name, d.split)
         for warning in d.warnings:
             logger.warning("%s (%s): %s", d.name, d.split, warning)
+    fits = max(1, len(train_data) // accelerator.num_processes)  # images per process per epoch
+    if cfg.batch_size > fits:
+        logger.warning(
+            "--batch_size %d is more than the %d training images per process: using %d", cfg.batch_size, fits, fits
+        )
+        cfg = dataclasses.replace(cfg, batch_size=fits)  # and train_config.json says so
     train_loader = make_loader(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
     eval_loader = make_loader(eval_data, cfg.batch_size, shuffle=False)
     picture_batch = next(iter(make_loader(eval_data, 16, shuffle=False)))
+    # sharded first: the steps of an epoch are those of one process's share (accelerate syncs the gradients at the end
+    # of the loader too, so a last partial accumulation is a step)
+    train_loader, eval_loader = accelerator.prepare(train_loader, eval_loader)
+    updates_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
+    total_steps = cfg.max_steps or cfg.epochs * updates_per_epoch
 
     # 2. models, optimizers, schedulers, prepare
-    objective = family.objective(cfg, train_data)
+    try:
+        objective = family.objective(cfg, train_data)
+    except (RuntimeError, TypeError, ValueError) as err:
+        if not cfg.model_config or isinstance(err, UserInputError):
+            raise
+        raise UserInputError(
+            f"--model_config {cfg.model_config!r}: {cfg.model} cannot be built with it ({err})"
+        ) from err
     optimizers = objective.optimizers()
-    updates_per_epoch = max(1, len(train_loader) // cfg.gradient_accumulation_steps)
-    total_steps = cfg.max_steps or cfg.epochs * updates_per_epoch
     # diffusers' "constant" ignores warm-up silently; a warm-up asked for is a warm-up given
     schedule = "constant_with_warmup" if cfg.lr_scheduler == "constant" and cfg.lr_warmup_steps else cfg.lr_scheduler
+    # a prepared scheduler steps once per process at each optimizer step (accelerate's AcceleratedScheduler)
+    per_step = accelerator.num_processes
     schedulers = {
-        k: get_scheduler(schedule, opt, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=total_steps)
+        k: get_scheduler(
+            schedule, opt, num_warmup_steps=cfg.lr_warmup_steps * per_step, num_training_steps=total_steps * per_step
+        )
         for k, opt in optimizers.items()
     }
     names = list(objective.models)
-    prepared = accelerator.prepare(
-        *objective.models.values(), *optimizers.values(), *schedulers.values(), train_loader, eval_loader
-    )
+    prepared = accelerator.prepare(*objective.models.values(), *optimizers.values(), *schedulers.values())
     n, k = len(names), len(optimizers)
     objective.models = dict(zip(names, prepared[:n], strict=True))
     optimizers = dict(zip(optimizers, prepared[n : n + k], strict=True))
     schedulers = dict(zip(schedulers, prepared[n + k : n + 2 * k], strict=True))
-    train_loader, eval_loader = prepared[-2:]
     picture_batch = {key: v.to(accelerator.device) for key, v in picture_batch.items()}
 
     state = TrainState()
@@ -169,12 +321,10 @@ def _train(cfg: TrainConfig) -> TrainResult:
         path = find_checkpoint(out, cfg.resume_from_checkpoint)
         accelerator.load_state(str(path))
         accelerator.print(f"resumed from {path} at step {state.step} (epoch {state.epoch})")
-    if existing:  # accelerate numbers checkpoints itself: go on after the newest
-        accelerator.project_configuration.iteration = int(existing[-1].name.split("_")[-1]) + 1
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        (out / "train_config.json").write_text(dumps(cfg.to_dict(), indent=2))
     if cfg.report_to != "none":
         flat = {key: (v if isinstance(v, (int, float, str, bool)) else str(v)) for key, v in cfg.to_dict().items()}
         accelerator.init_trackers("genzoo", config=flat)
@@ -195,8 +345,16 @@ def _train(cfg: TrainConfig) -> TrainResult:
         accelerator.log({f"eval/{key}": v for key, v in metrics.items()}, step=state.step)
         return metrics
 
+    def diverged(what: str) -> TrainingDiverged:
+        done = complete_checkpoints(out)
+        kept = f"the last good checkpoint is {done[-1]}" if done else "there is no checkpoint"
+        return TrainingDiverged(
+            f"{what}: training diverged and no pipeline was saved ({kept}). Try a lower --learning_rate, "
+            f"--max_grad_norm 1.0 or --skip_nonfinite_steps N; --resume_from_checkpoint latest continues from there"
+        )
+
     # 4-5. train
-    history, metrics = [], {}
+    history, metrics = state.history, {}
     images_seen, t_start, timed_from, eval_seconds = 0, time.perf_counter(), state.step + WARMUP_STEPS, 0.0
     bar = tqdm(
         total=total_steps,
@@ -207,7 +365,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
     running, running_n = {}, {}  # loss sums and counts per optimizer since the last log
     epochs = math.ceil(total_steps / updates_per_epoch)
     done = state.step >= total_steps
-    while not done and state.epoch < epochs:
+    while not done and (cfg.max_steps or state.epoch < epochs):  # --max_steps: however many epochs skips take
         train_loader.set_epoch(state.epoch)
         loader = (
             accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
@@ -216,9 +374,16 @@ def _train(cfg: TrainConfig) -> TrainResult:
         )
         for batch in loader:
             state.batches_in_epoch += 1
-            batch = objective.augment(batch)
+            batch, skip = objective.augment(batch), False
             with accelerator.accumulate(*objective.models.values()):
                 for name, loss in objective.losses(batch, state.step):
+                    if not _loss_is_finite(loss, accelerator):  # skip the rest of this batch, or stop
+                        if state.skipped >= cfg.skip_nonfinite_steps:
+                            raise diverged(f"the {name} loss is {loss.item()} at step {state.step + 1}")
+                        state.skipped, skip = state.skipped + 1, True
+                        logger.warning("step %d: %s loss %s, batch skipped", state.step + 1, name, loss.item())
+                        optimizers[name].zero_grad(set_to_none=True)  # and what this window accumulated
+                        break
                     accelerator.backward(loss)
                     if cfg.max_grad_norm and accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(optimizers[name].param_groups[0]["params"], cfg.max_grad_norm)
@@ -228,7 +393,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
                     running[name] = running.get(name, 0.0) + loss.detach()
                     running_n[name] = running_n.get(name, 0) + 1
             images_seen += len(next(iter(batch.values()))) * accelerator.num_processes
-            if not accelerator.sync_gradients:
+            if skip or not accelerator.sync_gradients:
                 continue
             state.step += 1
             if state.step == timed_from:  # steady state from here on
@@ -242,7 +407,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
                 bar.set_postfix({key.split("/")[-1]: f"{v:.4g}" for key, v in logs.items()})
                 running, running_n = {}, {}
             if cfg.checkpointing_steps and state.step % cfg.checkpointing_steps == 0:
-                _save_checkpoint(accelerator, state)
+                if not _all_finite(objective.models.values()):
+                    raise diverged(f"the weights are not finite after step {state.step}")
+                _save_checkpoint(accelerator, state, out / CKPT, cfg.checkpoints_total_limit)
             if state.step >= total_steps:
                 done = True
                 break
@@ -253,7 +420,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
                 metrics = evaluate_and_picture(f"epoch_{state.epoch:04d}")
                 eval_seconds += time.perf_counter() - t_eval
                 history.append({"epoch": state.epoch, "step": state.step, **metrics})
-                bar.write(f"epoch {state.epoch}: " + ", ".join(f"{key} {v:.4f}" for key, v in metrics.items()))
+                if accelerator.is_local_main_process:
+                    bar.write(f"epoch {state.epoch}: " + ", ".join(f"{key} {v:.4f}" for key, v in metrics.items()))
     bar.close()
     elapsed = time.perf_counter() - t_start - eval_seconds
 
@@ -262,7 +430,10 @@ def _train(cfg: TrainConfig) -> TrainResult:
         metrics = evaluate_and_picture(f"step_{state.step:06d}")
         history.append({"epoch": state.epoch, "step": state.step, **metrics})
     accelerator.wait_for_everyone()
-    result = TrainResult(out, metrics, state.step, images_seen / max(elapsed, 1e-9), history)
+    if not _all_finite(objective.models.values()):
+        raise diverged(f"the weights are not finite after step {state.step}")
+    speed = images_seen / max(elapsed, 1e-9)
+    result = TrainResult(out, metrics, state.step, speed, history, accelerator.is_main_process)
     if accelerator.is_main_process:
         objective.save(objective.pipeline(accelerator), out, accelerator)
         summary = {
@@ -275,8 +446,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
             "metrics": metrics,
             "history": history,
             "train_images_per_second": result.images_per_second,
+            "skipped_nonfinite_batches": state.skipped,
         }
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        (out / "metrics.json").write_text(dumps(summary, indent=2))
         latest = max((out / "samples").glob("*.png"), key=os.path.getmtime)
         info = {"template": family.template, "pipeline_tag": family.pipeline_tag, **objective.card_info()}
         write_model_card(out, cfg, info, summary, latest)
