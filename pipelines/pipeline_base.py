@@ -51,9 +51,9 @@ class GenzooPipeline(DiffusionPipeline):
         kwargs["use_safetensors"] = True
         with open(os.path.join(path, "model_index.json")) as f:
             index = json.load(f)
-        if isinstance(index["_class_name"], list):  # pushed with --portable: build it from the installed classes
-            from hf_genzoo.hub.portable import load_portable_components
+        from hf_genzoo.hub.portable import is_portable, load_portable_components
 
+        if is_portable(index):  # pushed with --portable: build it from the installed classes
             return cls(**load_portable_components(path, index))
         try:
             return super().from_pretrained(path, **kwargs)

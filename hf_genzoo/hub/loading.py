@@ -31,9 +31,10 @@ def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
         raise UserInputError(f"{path_or_repo} is a file; pass the folder a pipeline was saved to")
     else:
         index = hf_hub_download(path_or_repo, "model_index.json", revision=revision)
+    from .portable import index_class_name
+
     with open(index) as f:
-        name = json.load(f)["_class_name"]
-    return name[1] if isinstance(name, list) else name  # ["pipeline", "VAEPipeline"] in a --portable repo
+        return index_class_name(json.load(f))
 
 
 def load_pipeline(path_or_repo: str, revision: str | None = None, **kwargs):

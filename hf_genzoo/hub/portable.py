@@ -115,3 +115,13 @@ def load_portable_components(folder: str | Path, index: dict) -> dict:
             raise UserInputError(f"{folder}: component {name!r} is a {class_name}, which hf_genzoo does not have")
         components[name] = models[class_name].from_pretrained(folder, subfolder=name, use_safetensors=True)
     return components
+
+
+def is_portable(index: dict) -> bool:
+    """Whether a model_index.json was written by `genzoo push --portable` (its `_class_name` is [file, class])."""
+    return isinstance(index["_class_name"], list)
+
+
+def index_class_name(index: dict) -> str:
+    """The pipeline class a model_index.json names, portable or not."""
+    return index["_class_name"][1] if is_portable(index) else index["_class_name"]
