@@ -249,7 +249,7 @@ def _sample_quality(pipe, args, options: dict, device) -> dict:
     family = family_of(pipe)
     if family.score_samples is not None:  # e.g. a text-to-image model's accuracy for class prompts
         scores.update(family.score_samples(pipe, clf, args.num_samples, args.seed, args.batch_size))
-    return {**scores, "samples": args.num_samples, "nfe": family.nfe_for(**options), "images_per_s": speed}
+    return {**scores, "samples": args.num_samples, "nfe": family.nfe_for(pipe, **options), "images_per_s": speed}
 
 
 def cmd_sample(argv: list[str]) -> None:
@@ -301,7 +301,7 @@ def cmd_sample(argv: list[str]) -> None:
     family = family_of(pipe)
     pictures = family.to_images(images) if family.to_images else images  # (N, C, H, W) in [0, 1]
     path = save_grid(pictures, args.output, ncols=min(args.num_images, 8))
-    how = ", ".join([f"{k} {v}" for k, v in given.items()] + [f"{family.nfe_for(**given)} network evaluations"])
+    how = ", ".join([f"{k} {v}" for k, v in given.items()] + [f"{family.nfe_for(pipe, **given)} network evaluations"])
     per_image = seconds / len(images) * 1000
     print(f"wrote {path}: {len(images)} samples ({how}) in {seconds:.1f} s ({per_image:.0f} ms per image)")
     if args.images_dir:

@@ -73,6 +73,8 @@ class Family:
             tensor (images `(B, C, H, W)` in [0, 1]); `draw` for an image pipeline called the diffusers way, `None`
             for a family that does not generate.
         sample_options (`dict[str, SampleOption]`, *optional*): the options `sample` takes beyond those.
+        sampler_options (`dict[str, dict]`, *optional*): for a diffusion family, the scheduler options it samples
+            with, by sampler name (`hf_genzoo.samplers.use_sampler`); e.g. `thresholding=True` for pixel-space models.
         call_arguments (`Callable`, *optional*): `(n) -> dict`, the arguments with which a call of the pipeline itself
             asks for `n` samples, or goes with `n` input images (default: `{"batch_size": n}` for a sampler, as
             diffusers' convention has it, nothing more for a pipeline that takes images; a text-to-image pipeline
@@ -80,7 +82,7 @@ class Family:
         to_images (`Callable`, *optional*): `(samples) -> (B, C, H, W)` in [0, 1], how samples that are not images
             (point sets, sounds) are drawn in a grid; `None` when they are images.
         nfe (`int` or `Callable`, *optional*, defaults to 1): network evaluations per sample; a callable takes the
-            sample options (`nfe(steps=20)`) where they decide it.
+            pipeline and the sample options (`nfe(pipe, steps=20)`) where they decide it.
         transform (`Callable`, *optional*): `(pipe, images)` -> the output of a non-generative family's main use
             (a reconstruction, labels): what the speed benchmarks time.
         evaluate (`Callable`, *optional*): `(pipe, loader, accelerator, noise)` -> held-out metrics of a saved
@@ -90,6 +92,8 @@ class Family:
             text-to-image model: the accuracy of its images for class prompts).
         trilemma_rows (`Callable`, *optional*): `(pipe, context)` -> its rows in the trilemma benchmark
             (`hf_genzoo.trilemma.Row`); `None` keeps it out of the benchmark.
+        trilemma_variants (`dict[str, dict]`, *optional*): the models the benchmark trains for its rows, by name, each
+            with its `TrainConfig` settings (a DDGAN at T = 2 and at T = 4); default: one, with the recipe.
         trilemma_targets (`tuple`, *optional*): `hf_genzoo.trilemma.Target`s the benchmark checks for its rows.
         features (`bool`, *optional*, defaults to `False`): its pipeline embeds images (`features(images)`) in the
             space where the sample-quality metrics measure every other family.
@@ -106,6 +110,7 @@ class Family:
     card_template: str | None = None
     sample: Callable | None = None
     sample_options: dict[str, SampleOption] = field(default_factory=dict)
+    sampler_options: dict[str, dict] = field(default_factory=dict)
     call_arguments: Callable[[int], dict] | None = None
     to_images: Callable | None = None
     nfe: int | Callable[..., int] = 1
@@ -113,6 +118,7 @@ class Family:
     evaluate: Callable | None = None
     score_samples: Callable | None = None
     trilemma_rows: Callable | None = None
+    trilemma_variants: dict[str, dict] | None = None
     trilemma_targets: tuple = ()
     features: bool = False
 
@@ -130,12 +136,12 @@ class Family:
             return self.call_arguments(n)
         return {"batch_size": n} if self.generative else {}
 
-    def nfe_for(self, **options) -> int:
-        """Network evaluations per sample when drawn with `options` (`None` values, and other families' options,
-        are left out: the defaults)."""
+    def nfe_for(self, pipe, **options) -> int:
+        """Network evaluations per sample of `pipe` when drawn with `options` (`None` values, and other families'
+        options, are left out: the defaults)."""
         if not callable(self.nfe):
             return self.nfe
-        return self.nfe(**{k: v for k, v in options.items() if k in self.sample_options and v is not None})
+        return self.nfe(pipe, **{k: v for k, v in options.items() if k in self.sample_options and v is not None})
 
 
 def register_family(family: Family) -> Family:

@@ -4,6 +4,7 @@ from .autoencoder import AutoencoderPipeline
 from .autoencoder_kl import AutoencoderKLPipeline
 from .classifier import ClassifierPipeline
 from .clip import CLIPPipeline
+from .ddgan import DDGANPipeline
 from .flow import FlowPipeline
 from .gan import GANPipeline
 from .vae import VAEPipeline
@@ -13,6 +14,7 @@ __all__ = [
     "AutoencoderPipeline",
     "CLIPPipeline",
     "ClassifierPipeline",
+    "DDGANPipeline",
     "FlowPipeline",
     "GANPipeline",
     "VAEPipeline",

@@ -12,8 +12,8 @@ What is checked:
     - `output_type` "pil", "np" and "pt" give PIL images, `(B, H, W, C)` arrays and `(B, C, H, W)` tensors of the
       same values;
     - the same `generator` seed gives the same samples, another seed other samples;
-    - `latents=` gives the samples of the generator that drew them (`prepare_latents`), and latents of the wrong
-      shape a `UserInputError` that names the shape;
+    - `latents=` gives the samples of the generator that drew them (`prepare_latents`, then the same generator for
+      whatever else the sampler draws), and latents of the wrong shape a `UserInputError` that names the shape;
     - `enable_model_cpu_offload(device="cpu")` (accelerate's hooks, on the CPU) gives the same outputs;
     - input images of a shape the model cannot take are a `UserInputError`.
 """
@@ -96,7 +96,8 @@ class PipelineTesterMixin:
     def call(self, family, pipe, images, seed=0, **kwargs):
         """The pipeline's main call: sampling for a generative family, its images-in call for the others."""
         if family.generative:
-            if "num_inference_steps" in inspect.signature(pipe.__call__).parameters:  # a diffusion sampler: few steps
+            steps = inspect.signature(pipe.__call__).parameters.get("num_inference_steps")
+            if steps is not None and steps.default is not None:  # a diffusion sampler of free step count: few steps
                 kwargs = {"num_inference_steps": 3, **kwargs}
             kwargs = {**family.call_kwargs(self.batch_size), **kwargs}
             return pipe(generator=torch.Generator().manual_seed(seed), **kwargs)
@@ -166,9 +167,12 @@ class PipelineTesterMixin:
             pytest.skip(f"{family.name} does not sample")
         if not _ours(pipe):
             pytest.skip(f"{type(pipe).__name__} is diffusers' own, with its own latents")
-        latents = pipe.prepare_latents(self.batch_size, torch.Generator().manual_seed(0))
+        g = torch.Generator().manual_seed(0)
+        latents = pipe.prepare_latents(self.batch_size, g)
         drawn = self.values(self.call(family, pipe, images, seed=0, output_type="pt"))
-        given = self.values(pipe(**family.call_kwargs(self.batch_size), latents=latents, output_type="pt"))
+        # the latents are drawn first; a sampler that draws more (a DDGAN's z and posterior noise at each step)
+        # continues from the same generator
+        given = self.values(pipe(**family.call_kwargs(self.batch_size), latents=latents, generator=g, output_type="pt"))
         torch.testing.assert_close(given, drawn, rtol=0, atol=0)
         with pytest.raises(UserInputError, match=r"latents must have shape \(2, "):
             pipe(**family.call_kwargs(self.batch_size), latents=latents[:1], output_type="pt")

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -67,9 +69,14 @@ def test_trilemma_quick_mode_writes_table_plot_and_grids(tmp_path):
     names = [r["name"] for r in rows]
     assert names[0] == "real test images" and {"vae", "gan", "flow T=1.0", "DDPM 1000", "dpmsolver++ 20"} <= set(names)
     assert "conv_autoencoder: random latents" in names and "vae: midpoints of two test images" in names
+    # the DDGAN family's two models, trained at T = 2 and T = 4, one row each, T network evaluations per sample
+    assert {r["name"]: r["nfe"] for r in rows if r["name"].startswith("DDGAN")} == {"DDGAN T=2": 2, "DDGAN T=4": 4}
+    assert (tmp_path / "models" / "digits-ddgan-T2" / "model_index.json").exists()
+    assert "**DDGAN T=4 against gan**: recall x" in table
     floor = rows[0]
     assert floor["samples"] == 64 and floor["FD_local"] < min(r["FD_local"] for r in rows[1:])  # real beats tiny models
-    assert {r["nfe"] for r in rows if r["name"].startswith(("DDPM", "ddim", "dpmsolver"))} == {1000, 50, 20, 10}
+    diffusion = {r["name"]: r["nfe"] for r in rows if r["name"].startswith(("DDPM", "dpmsolver", "sde-dpmsolver"))}
+    assert diffusion == {"DDPM 1000": 1000, "dpmsolver++ 20": 20, "sde-dpmsolver++ 20": 20, "sde-dpmsolver++ 10": 10}
     assert "| DDPM 1000 |" in table and (tmp_path / "out" / "trilemma.png").stat().st_size > 10_000
     assert all((tmp_path / "out" / r["grid"]).exists() for r in rows)
 
@@ -102,3 +109,31 @@ def test_checkpoint_and_multiprocess_benchmarks_quick_mode_write_their_tables(tm
     speeds = json.loads((tmp_path / "mp.json").read_text())
     assert set(speeds) == {"1", "2"} and all(v[0] > 0 for v in speeds.values())
     assert "| 2 | " in (tmp_path / "mp.md").read_text()
+
+
+def test_fast_sampler_options_draws_as_the_stock_pipeline_and_writes_its_table(tmp_path):
+    import importlib.util
+
+    from diffusers import DDPMPipeline, DDPMScheduler, DPMSolverMultistepScheduler
+
+    from hf_genzoo.models.unet import TINY_UNET, unet_for_images
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("fso", REPO / "benchmarks" / "fast_sampler_options.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    torch.manual_seed(0)
+    unet = unet_for_images(1, 8, **TINY_UNET).eval()
+    for options in ({"algorithm_type": "dpmsolver++", "thresholding": True}, {"algorithm_type": "sde-dpmsolver++"}):
+        scheduler = DPMSolverMultistepScheduler.from_config(DDPMScheduler().config, **options)
+        pipe = DDPMPipeline(unet=unet, scheduler=scheduler)
+        pipe.set_progress_bar_config(disable=True)
+        stock = pipe(batch_size=3, generator=torch.Generator().manual_seed(5), num_inference_steps=4, output_type="pt")
+        ours = module.draw(unet, scheduler, 3, 4, torch.Generator().manual_seed(5), batch_size=3)
+        torch.testing.assert_close(ours, stock.images.float(), rtol=0, atol=1e-6)
+    _run("benchmarks/fast_sampler_options.py", "--quick", "--output", str(tmp_path / "f.md"))
+    table = (tmp_path / "f.md").read_text()
+    assert "| DPM-Solver++(2M), as built" in table and "| UniPC (bh2) + thresholding | 4 |" in table

@@ -173,7 +173,7 @@ def test_auto_mixed_precision_is_bf16_only_where_it_is_native(monkeypatch):
 # --- sampling: the stock pipeline, the CLI, the samplers
 
 
-@pytest.mark.parametrize("scheduler,steps", [(None, 10), ("dpmsolver++", 8), ("ddim", 6)])
+@pytest.mark.parametrize("scheduler,steps", [(None, 10), ("dpmsolver++", 8), ("sde-dpmsolver++", 8), ("ddim", 6)])
 def test_genzoo_sample_gives_the_stock_pipelines_images(trained, tmp_path, scheduler, steps):
     flags = ["--scheduler", scheduler] if scheduler else []
     cli.main(
@@ -184,8 +184,11 @@ def test_genzoo_sample_gives_the_stock_pipelines_images(trained, tmp_path, sched
         ]
     )
     pipe = DDPMPipeline.from_pretrained(trained.output_dir)  # diffusers alone
-    if scheduler == "dpmsolver++":
-        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
+    if scheduler in ("dpmsolver++", "sde-dpmsolver++"):
+        # what a user of stock diffusers runs for a pixel-space model: diffusers' advice, thresholding=True
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(
+            pipe.scheduler.config, algorithm_type=scheduler, thresholding=True
+        )
     elif scheduler == "ddim":
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     stock = pipe(batch_size=6, generator=torch.Generator().manual_seed(3), num_inference_steps=steps).images
@@ -200,6 +203,8 @@ def test_genzoo_sample_gives_the_stock_pipelines_images(trained, tmp_path, sched
 def test_swapping_the_scheduler_keeps_shape_and_determinism(trained, name):
     pipe = use_sampler(DDPMPipeline.from_pretrained(trained.output_dir), name)
     assert type(pipe.scheduler) is SAMPLERS[name][0]
+    # a pixel-space DDPM's DPM-Solver++ clips its x0 estimates (benchmarks/fast_sampler_options.py chose it)
+    assert pipe.scheduler.config.get("thresholding", False) == (name in ("dpmsolver++", "sde-dpmsolver++"))
     pipe.set_progress_bar_config(disable=True)
 
     def run(seed):
@@ -218,7 +223,10 @@ def test_an_unknown_scheduler_lists_the_supported_ones(trained, capsys):
     with pytest.raises(SystemExit):  # argparse refuses it before anything loads
         cli.main(["sample", "--model", str(trained.output_dir), "--scheduler", "euler"])
     err = capsys.readouterr().err.replace("'", "")  # argparse quotes the choices from Python 3.12.8 on
-    assert "argument --scheduler: invalid choice: euler (choose from ddpm, ddim, dpmsolver++, dpmsolver)" in err
+    assert (
+        "argument --scheduler: invalid choice: euler (choose from ddpm, ddim, dpmsolver++, sde-dpmsolver++, dpmsolver)"
+        in err
+    )
     with pytest.raises(ValueError, match="unknown scheduler 'pndm'"):
         make_scheduler("pndm", DDPMScheduler().config)
 

@@ -3,6 +3,7 @@
 
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ import torch
 
 from hf_genzoo import cli
 from hf_genzoo.metrics import gaussian_stats
-from hf_genzoo.trilemma import Row, Target, score
+from hf_genzoo.trilemma import Row, Target, score, targets
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -108,7 +109,7 @@ def test_genzoo_evaluate_gives_a_classifiers_accuracy(tiny_models, tmp_path):
     assert accuracy == pytest.approx(trained, abs=1e-9)
 
 
-KEYS = {"DDPM_1000": "ddpm/ddpm-1000", "dpmsolver++_20": "ddpm/dpmsolver++-20"}  # the ddpm family's own target
+KEYS = {"DDPM_1000": "ddpm/ddpm-1000", "dpmsolver++_20": "ddpm/sde-dpmsolver++-20"}  # the ddpm family's own target
 
 
 def _rows(**fd_and_speed):
@@ -138,20 +139,47 @@ def test_verdict_names_each_corners_winner_and_checks_the_fast_sampler():
     assert "**Quality**: DDPM 1000 (FD_local 2)" in text and "**Speed**: vae (4,000 images/s" in text
     assert "vae by recall (0.6)" in text and "DDPM 1000 by coverage (0.8)" in text
     assert "500 real test images" in text and "FD_local 0.4" in text
+    assert "**dpmsolver++ 20 against DDPM 1000**: FD_local x1.10 (meets the target of at most x1.15)" in text
+    assert "; 2% of the sampling time per image, 50x the images/s (meets the target of under 3%)." in text
+    worse = verdict(_rows(**{"DDPM_1000": (2.0, 1.0, 0.5, 0.8), "dpmsolver++_20": (2.4, 20.0, 0.5, 0.7)}))
+    assert "x1.20 (misses" in worse and "5% of the sampling time per image, 20x the images/s (misses" in worse
+    assert "against DDPM 1000" not in verdict(_rows(gan=(9.0, 3000.0, 0.2, 0.3)))  # no rows for the target: no line
+
+
+def test_ddgan_targets_check_quality_speed_and_recall_and_compare_fd_at_equal_sample_counts():
+    KEYS.update(DDGAN_T4="ddgan/T4", gan="gan")
+    try:
+        rows = _rows(gan=(9.0, 3000.0, 0.4, 0.3), DDGAN_T4=(2.4, 150.0, 0.5, 0.6), DDPM_1000=(2.0, 1.0, 0.6, 0.8))
+    finally:
+        del KEYS["DDGAN_T4"], KEYS["gan"]
+    for r in rows[1:]:
+        r.scores["samples"] = 1000
+    ddpm, ddgan = rows[3], rows[2]
+    ddpm.scores["samples"] = 200  # the slow row drew fewer: FD_local is compared at its count
+    ddgan.fd_at_samples = lambda n: {200: 2.6}[n]
+    checks = {(c["row"], c["reference"]): (t, c) for t, c in targets(rows)}
+    _, quality = checks["DDGAN T4", "DDPM 1000"]
+    assert quality["fd_ratio"] == pytest.approx(1.3) and quality["fd_samples"] == 200 and not quality["fd_met"]
+    assert quality["time_ratio"] == pytest.approx(1 / 150) and quality["time_met"]  # 150x the images/s
+    _, coverage = checks["DDGAN T4", "gan"]
+    assert coverage["recall_ratio"] == pytest.approx(1.25) and coverage["recall_met"] and "fd_ratio" not in coverage
+    rows[1].scores["recall"] = 0.0  # a GAN that covers nothing: a DDGAN's recall is at least as much, and no crash
+    zero = {c["reference"]: c for _, c in targets(rows)}["gan"]
+    assert zero["recall_met"] and zero["recall_ratio"] == math.inf
+    rows[1].scores["recall"] = 0.4
+    text = verdict(rows)
     assert (
-        "**dpmsolver++ 20 against DDPM 1000** (same network): FD_local x1.10 (meets the target of at most x1.15)"
+        "**DDGAN T4 against DDPM 1000**: FD_local x1.30 at 200 samples each (misses the target of at most x1.25)"
         in text
     )
-    assert "at 2.0% of the sampling time (meets the target of under 3%)" in text
-    worse = verdict(_rows(**{"DDPM_1000": (2.0, 1.0, 0.5, 0.8), "dpmsolver++_20": (2.4, 20.0, 0.5, 0.7)}))
-    assert "x1.20 (misses" in worse and "5.0% of the sampling time (misses" in worse
-    assert "(same network)" not in verdict(_rows(gan=(9.0, 3000.0, 0.2, 0.3)))  # no rows for the target: no line
+    assert "150x the images/s (meets the target of under 1%)" in text
+    assert "**DDGAN T4 against gan**: recall x1.25 (meets the target of at least x1)." in text
 
 
 def test_a_target_checks_its_rows_by_key_not_by_name():
     rows = _rows(**{"DDPM_1000": (2.0, 1.0, 0.5, 0.8), "dpmsolver++_20": (2.2, 50.0, 0.5, 0.7)})
     rows[-1].name = "renamed in the table"
-    check = Target("ddpm/dpmsolver++-20", "ddpm/ddpm-1000", max_fd_ratio=1.15, max_time_ratio=0.03).check(rows)
+    check = Target("ddpm/sde-dpmsolver++-20", "ddpm/ddpm-1000", max_fd_ratio=1.15, max_time_ratio=0.03).check(rows)
     assert check["row"] == "renamed in the table" and check["fd_ratio"] == pytest.approx(1.1) and check["fd_met"]
     assert check["time_ratio"] == pytest.approx(0.02) and check["time_met"]
     assert Target("ddpm/ddim-50", "ddpm/ddpm-1000", 1.15, 0.03).check(rows) is None

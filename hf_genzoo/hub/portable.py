@@ -107,9 +107,14 @@ def load_portable_components(folder: str | Path, index: dict) -> dict:
     for name, value in index.items():
         if name.startswith("_") or not isinstance(value, list):
             continue
-        class_name = value[1]
+        library, class_name = value
         if class_name is None:
             components[name] = None
+            continue
+        if library == "diffusers":  # a stock part (a scheduler), loaded as diffusers would
+            import diffusers
+
+            components[name] = getattr(diffusers, class_name).from_pretrained(folder, subfolder=name)
             continue
         if class_name not in models:
             raise UserInputError(f"{folder}: component {name!r} is a {class_name}, which hf_genzoo does not have")

@@ -2,6 +2,7 @@
 
 from .autoencoder import AutoencoderOutput, ConvAutoencoder, MLPAutoencoder, Normalize
 from .classifier import ClassifierOutput, ImageClassifier
+from .ddgan import DDGANDiscriminator, DDGANDiscriminatorOutput, DDGANGenerator, DDGANGeneratorOutput
 from .flow import Flow, FlowOutput
 from .gan import Discriminator, DiscriminatorOutput, Generator, GeneratorOutput
 from .vae import VAE, VAEOutput
@@ -10,6 +11,10 @@ __all__ = [
     "AutoencoderOutput",
     "ClassifierOutput",
     "ConvAutoencoder",
+    "DDGANDiscriminator",
+    "DDGANDiscriminatorOutput",
+    "DDGANGenerator",
+    "DDGANGeneratorOutput",
     "Discriminator",
     "DiscriminatorOutput",
     "Flow",

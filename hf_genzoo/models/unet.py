@@ -39,8 +39,11 @@ def as_model_config(kwargs: dict) -> str:
     return ",".join(f"{k}={v!r}" for k, v in kwargs.items())
 
 
-def check_unet_config(sample_size: int, block_out_channels, down_block_types, up_block_types, norm_num_groups) -> None:
-    """Raise a `UserInputError` that says what to change when the UNet cannot take `sample_size` images."""
+def check_unet_config(
+    sample_size: int, block_out_channels, down_block_types, up_block_types, norm_num_groups, attention_head_dim=None
+) -> None:
+    """Raise a `UserInputError` that says what to change when the UNet cannot take `sample_size` images (or, given
+    `attention_head_dim`, has an attention layer narrower than one head)."""
     blocks = len(block_out_channels)
     if len(down_block_types) != blocks or len(up_block_types) != blocks:
         raise UserInputError(
@@ -48,6 +51,13 @@ def check_unet_config(sample_size: int, block_out_channels, down_block_types, up
             f"{len(up_block_types)} up_block_types; give one of each per resolution"
         )
     check_side(f"A UNet of {blocks} blocks", sample_size, blocks - 1, "halvings (blocks - 1)")
+    attended = [c for c, kind in zip(block_out_channels, down_block_types, strict=True) if "Attn" in kind]
+    narrow = [c for c in [*attended, block_out_channels[-1]] if attention_head_dim and c < attention_head_dim]
+    if narrow:  # the middle block attends at the last width too
+        raise UserInputError(
+            f"attention_head_dim={attention_head_dim} is wider than the attention layers of width {narrow[0]}; pass "
+            f"attention_head_dim=<at most {min(narrow)}> in --model_config"
+        )
     bad = [c for c in block_out_channels if c % norm_num_groups]
     if bad:
         raise UserInputError(
@@ -66,6 +76,7 @@ def unet_for_images(in_channels: int, sample_size: int, **overrides) -> UNet2DMo
         kwargs["down_block_types"],
         kwargs["up_block_types"],
         kwargs["norm_num_groups"],
+        kwargs.get("attention_head_dim"),
     )
     return UNet2DModel(sample_size=sample_size, in_channels=in_channels, out_channels=in_channels, **kwargs)
 

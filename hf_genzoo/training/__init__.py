@@ -4,7 +4,18 @@ Importing this package imports each family's objective module, which registers t
 (`hf_genzoo.family.register_family`).
 """
 
-from . import autoencoder, autoencoder_kl, classifier, clip, diffusion, flow, gan, text2image, vae  # noqa: F401
+from . import (  # noqa: F401
+    autoencoder,
+    autoencoder_kl,
+    classifier,
+    clip,
+    ddgan,
+    diffusion,
+    flow,
+    gan,
+    text2image,
+    vae,
+)
 from .config import TrainConfig
 from .loop import TrainResult, find_checkpoint, train
 from .objective import Objective, build_model, make_config

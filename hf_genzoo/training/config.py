@@ -85,10 +85,19 @@ class TrainConfig:
         choices=("linear", "scaled_linear", "squaredcos_cap_v2"),
     )
     ema_max_decay: float = _f(
-        0.9999, "diffusion: the EMA's decay once warmed up (the EMA weights are saved and sampled)"
+        0.9999, "diffusion, ddgan: the EMA's decay once warmed up (the EMA weights are saved and sampled)"
     )
-    ema_inv_gamma: float = _f(1.0, "diffusion: EMA warm-up, decay = 1 - (1 + step / inv_gamma) ** -power")
-    ema_power: float = _f(0.75, "diffusion: EMA warm-up power (3/4 suits runs under ~1M steps, 2/3 longer ones)")
+    ema_inv_gamma: float = _f(1.0, "diffusion, ddgan: EMA warm-up, decay = 1 - (1 + step / inv_gamma) ** -power")
+    ema_power: float = _f(0.75, "diffusion, ddgan: EMA warm-up power (3/4 suits runs under ~1M steps, 2/3 longer ones)")
+    # --- Denoising Diffusion GAN (Xiao et al. 2022; the names of their train_ddgan.py where they exist)
+    num_timesteps: int = _f(4, "ddgan: denoising steps T (the paper: 2, 4 or 8); sampling calls the generator T times")
+    r1_gamma: float = _f(
+        0.02, "ddgan: weight of the R1 penalty gamma / 2 * E ||grad D(real)||^2 (the paper's CIFAR-10 value)"
+    )
+    lazy_reg: int = _f(15, "ddgan: apply the R1 penalty every N steps (lazy regularization; 1: every step)")
+    discriminator_learning_rate: float = _f(
+        None, "GANs: the step size of the model named discriminator (default: --learning_rate; the ddgan recipe's)"
+    )
     # --- text-to-image (the names of diffusers' examples/text_to_image/train_text_to_image.py where they exist)
     vae: str = _f(
         None,
@@ -138,9 +147,22 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-AT_LEAST_ONE = ("epochs", "batch_size", "gradient_accumulation_steps", "log_every", "eval_every_epochs")
+AT_LEAST_ONE = (
+    "epochs",
+    "batch_size",
+    "gradient_accumulation_steps",
+    "log_every",
+    "eval_every_epochs",
+    "num_timesteps",
+    "lazy_reg",
+)
 AT_LEAST_ONE_IF_GIVEN = ("max_steps", "eval_batches", "checkpoints_total_limit", "lora_rank")
-AT_LEAST_ZERO = {"checkpointing_steps": "never", "lr_warmup_steps": "no warm-up", "skip_nonfinite_steps": "skip none"}
+AT_LEAST_ZERO = {
+    "checkpointing_steps": "never",
+    "lr_warmup_steps": "no warm-up",
+    "skip_nonfinite_steps": "skip none",
+    "r1_gamma": "no R1 penalty",
+}
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -152,7 +174,7 @@ def check_config(cfg: TrainConfig) -> None:
     for name, zero in AT_LEAST_ZERO.items():
         if getattr(cfg, name) < 0:
             raise UserInputError(f"--{name} must be 0 or more (0: {zero}), got {getattr(cfg, name)}")
-    for name in ("learning_rate", "max_grad_norm"):
+    for name in ("learning_rate", "max_grad_norm", "discriminator_learning_rate"):
         value = getattr(cfg, name)
         if value is not None and not value > 0:  # `not >` also catches NaN
             raise UserInputError(f"--{name} must be above 0, got {value}")

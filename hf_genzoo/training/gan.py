@@ -30,11 +30,12 @@ PICTURE_ROWS = 4  # rows of samples under the row of held-out images
 PREFIXES = ("generator_", "discriminator_")
 
 
-def build_models(cfg: TrainConfig, channels: int, resolution: int) -> tuple[Generator, Discriminator]:
-    """The pair for the data's shape, with `--model_config` overrides checked. A key goes to every model that
-    takes it (`block_out_channels=(64, 128)` shapes both); `generator_KEY` / `discriminator_KEY` to one only."""
+def build_pair(cfg: TrainConfig, resolution: int, generator: tuple[type, dict], discriminator: tuple[type, dict]):
+    """A generator and a discriminator (each a class and the arguments that come from the data) for `resolution`,
+    with `--model_config` overrides checked. A key goes to every model that takes it (`block_out_channels=(64, 128)`
+    shapes both); `generator_KEY` / `discriminator_KEY` to one only."""
     kwargs = cfg.model_kwargs()
-    fixed = {Generator: {"out_channels": channels}, Discriminator: {"in_channels": channels}}
+    fixed = dict([generator, discriminator])  # class -> its data-given arguments
     allowed = {cls: model_options(cls, [*fixed[cls], "sample_size"]) for cls in fixed}
     shared = {k: v for k, v in kwargs.items() if not k.startswith(PREFIXES)}
     check_options(shared, {cls.__name__: allowed[cls] for cls in fixed})
@@ -43,11 +44,18 @@ def build_models(cfg: TrainConfig, channels: int, resolution: int) -> tuple[Gene
         prefixed, {cls.__name__: [p + a for a in allowed[cls]] for p, cls in zip(PREFIXES, fixed, strict=True)}
     )
     models = []
-    for prefix, cls in zip(PREFIXES, (Generator, Discriminator), strict=True):
+    for prefix, cls in zip(PREFIXES, fixed, strict=True):
         own = {k[len(prefix) :]: v for k, v in kwargs.items() if k.startswith(prefix)}
         options = {**{k: v for k, v in shared.items() if k in allowed[cls]}, **own}
         models.append(build_model(cls, cfg, options, sample_size=resolution, **fixed[cls]))
     return models[0], models[1]
+
+
+def build_models(cfg: TrainConfig, channels: int, resolution: int) -> tuple[Generator, Discriminator]:
+    """The DCGAN pair for the data's shape (see `build_pair`)."""
+    return build_pair(
+        cfg, resolution, (Generator, {"out_channels": channels}), (Discriminator, {"in_channels": channels})
+    )
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

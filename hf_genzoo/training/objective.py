@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from diffusers import DiffusionPipeline
+from diffusers.training_utils import EMAModel
 from torch import nn
 
 from ..data import TensorData, random_hflip
@@ -110,14 +111,17 @@ class Objective:
         return batch
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """One AdamW per model, named like the model. The fused kernel (one pass over all parameters instead
+        """One AdamW per model, named like the model (a model named discriminator steps at
+        `--discriminator_learning_rate` when it is given). The fused kernel (one pass over all parameters instead
         of a dozen ops per tensor) is the same arithmetic, and faster: benchmarks/loop_throughput.py times a plain
         loop with each kernel."""
         c = self.cfg
         return {
             name: torch.optim.AdamW(
                 [p for p in m.parameters() if p.requires_grad],
-                lr=c.learning_rate,
+                lr=c.discriminator_learning_rate
+                if name == "discriminator" and c.discriminator_learning_rate
+                else c.learning_rate,
                 betas=(c.adam_beta1, c.adam_beta2),
                 weight_decay=c.weight_decay,
                 fused=True,
@@ -139,3 +143,58 @@ class Objective:
     def card_info(self) -> dict[str, Any]:
         """What the model card should say about this run (tags, description, main metric)."""
         return {"tags": [self.name]}
+
+
+class EMAObjective(Objective):
+    """An objective that keeps an exponential moving average of one model's weights (`ema_model`, diffusers'
+    `EMAModel`, decay warmed up as 1 - (1 + step / inv_gamma) ** -power up to `--ema_max_decay`): updated after every
+    optimizer step, kept in checkpoints, swapped in to evaluate and draw (`_with_ema_weights`) and saved
+    (`ema_copy`). The diffusion families average their denoiser, the DDGAN its generator."""
+
+    ema_model = "unet"  # the key in `models` of the averaged model
+    ema: EMAModel | None = None
+
+    def init_ema(self, model, model_cls) -> None:
+        cfg = self.cfg
+        self.ema = EMAModel(
+            model.parameters(),
+            decay=cfg.ema_max_decay,
+            use_ema_warmup=True,
+            inv_gamma=cfg.ema_inv_gamma,
+            power=cfg.ema_power,
+            foreach=True,
+            model_cls=model_cls,
+            model_config=model.config,
+        )
+
+    def after_step(self, step: int) -> None:
+        if self.ema is None:
+            return
+        params = list(self.models[self.ema_model].parameters())
+        if self.ema.shadow_params[0].device != params[0].device:  # first step, or just resumed onto a GPU
+            self.ema.to(params[0].device)
+        self.ema.step(params)
+
+    def checkpoint_objects(self) -> list:
+        return [] if self.ema is None else [self.ema]
+
+    def _with_ema_weights(self, fn):
+        """fn() with the EMA weights in the training model, then the raw weights back."""
+        if self.ema is None:
+            return fn()
+        params = list(self.models[self.ema_model].parameters())
+        self.ema.store(params)
+        self.ema.copy_to(params)
+        try:
+            return fn()
+        finally:
+            self.ema.restore(params)
+
+    def ema_copy(self, model):
+        """A fresh copy of the training `model` (unwrapped) with the EMA weights; the training model is unchanged."""
+        copy = type(model).from_config(model.config)
+        if self.ema is None:
+            copy.load_state_dict(model.state_dict())
+        else:
+            self.ema.copy_to(copy.parameters())
+        return copy.eval()

@@ -330,7 +330,7 @@ register_family(
             "steps": SampleOption(int, "sampling steps (default: ddpm 1000, ddim 50, dpmsolver++ 20)"),
         },
         call_arguments=lambda n: {"prompt": ["a picture"] * n},
-        nfe=lambda scheduler=None, steps=None, guidance_scale=None, prompt=None: (
+        nfe=lambda pipe, scheduler=None, steps=None, guidance_scale=None, prompt=None: (
             (steps or DEFAULT_STEPS[scheduler or DEFAULT_SCHEDULER]) * (1 if guidance_scale == 1 else 2)
         ),
         score_samples=prompt_scores,
