@@ -67,9 +67,10 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="genzoo-gpu-"))
     rows = []
     for family in args.families.split(","):
+        recipe = families()[family].objective.recipe
         cfg = make_config(
             family,
-            dataset=args.dataset,
+            dataset=recipe.get("dataset", args.dataset),  # a family with data of its own kind (audio) trains on it
             max_steps=args.steps,
             batch_size=BATCH,
             report_to="none",
@@ -84,8 +85,8 @@ def main():
         wall = time.perf_counter() - t
         pipe = load_pipeline(str(result.output_dir)).to("cuda" if torch.cuda.is_available() else "cpu")
         pipe.set_progress_bar_config(disable=True)
-        shape = families()[family].data_options(pipe)
-        images = torch.rand(BATCH, shape["channels"], shape["resolution"], shape["resolution"], device=pipe.device)
+        images = families()[family].example_inputs(pipe, BATCH)
+        images = images.to(pipe.device) if isinstance(images, torch.Tensor) else images
         speed = sampling_images_per_second(pipe, families()[family], images)
         rows.append(
             {

@@ -97,6 +97,9 @@ class Family:
         trilemma_targets (`tuple`, *optional*): `hf_genzoo.trilemma.Target`s the benchmark checks for its rows.
         features (`bool`, *optional*, defaults to `False`): its pipeline embeds images (`features(images)`) in the
             space where the sample-quality metrics measure every other family.
+        inputs (`Callable`, *optional*): `(pipe, n, generator)` -> `n` inputs of a non-generative family's main use,
+            as `transform` and the pipeline take them (tests and speed benchmarks); default: random images of the
+            size `data_options` gives.
     """
 
     name: str
@@ -121,6 +124,7 @@ class Family:
     trilemma_variants: dict[str, dict] | None = None
     trilemma_targets: tuple = ()
     features: bool = False
+    inputs: Callable | None = None
 
     @property
     def template(self) -> str:
@@ -135,6 +139,16 @@ class Family:
         if self.call_arguments is not None:
             return self.call_arguments(n)
         return {"batch_size": n} if self.generative else {}
+
+    def example_inputs(self, pipe, n: int, generator=None):
+        """See `inputs`: `n` random inputs for the pipeline's main use (images `(n, C, H, W)` in [0, 1] by default)."""
+        import torch
+
+        if self.inputs is not None:
+            return self.inputs(pipe, n, generator)
+        options = self.data_options(pipe)
+        side = options["resolution"]
+        return torch.rand(n, options["channels"], side, side, generator=generator)
 
     def nfe_for(self, pipe, **options) -> int:
         """Network evaluations per sample of `pipe` when drawn with `options` (`None` values, and other families'

@@ -99,3 +99,21 @@ def embedding_plot(
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path, ratio
+
+
+def spectrogram_images(
+    waves: torch.Tensor, sampling_rate: int, n_fft: int = 512, floor_db: float = -80.0, height: int = 128
+) -> torch.Tensor:
+    """Waveforms `(N, C, T)` in [-1, 1] -> their spectrograms as images `(N, 3, F, frames)` in [0, 1]: the magnitude of
+    the channels' mean in dB (0 dB: a full-scale sine) over [`floor_db`, 0], the low frequencies at the bottom, in
+    matplotlib's magma colours, resized to `height` rows (linear frequency axis up to `sampling_rate / 2`)."""
+    from matplotlib import colormaps
+
+    x = waves.detach().float().mean(1)  # (N, T)
+    window = torch.hann_window(n_fft, device=x.device)
+    spec = torch.stft(x, n_fft, hop_length=n_fft // 4, window=window, return_complex=True).abs()  # (N, F, frames)
+    db = 20 * torch.log10(spec / (window.sum() / 2) + 1e-10)
+    level = ((db - floor_db) / -floor_db).clamp(0, 1).flip(1)  # (N, F, frames), row 0 the highest frequency
+    level = torch.nn.functional.interpolate(level[:, None], size=(height, level.shape[-1]), mode="bilinear")[:, 0]
+    lut = torch.tensor(colormaps["magma"](np.linspace(0, 1, 256))[:, :3], dtype=torch.float32, device=x.device)
+    return lut[(level * 255).round().long()].permute(0, 3, 1, 2)  # (N, 3, height, frames)

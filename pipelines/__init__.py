@@ -1,5 +1,6 @@
 """Pipelines of hf_genzoo, installed as `hf_genzoo.pipelines` (setup.cfg maps this folder)."""
 
+from .audio_denoiser import AudioDenoisingPipeline, AudioDenoisingPipelineOutput
 from .autoencoder import AutoencoderPipeline
 from .autoencoder_kl import AutoencoderKLPipeline
 from .classifier import ClassifierPipeline
@@ -10,6 +11,8 @@ from .gan import GANPipeline
 from .vae import VAEPipeline
 
 __all__ = [
+    "AudioDenoisingPipeline",
+    "AudioDenoisingPipelineOutput",
     "AutoencoderKLPipeline",
     "AutoencoderPipeline",
     "CLIPPipeline",

@@ -15,7 +15,7 @@ What is checked:
     - `latents=` gives the samples of the generator that drew them (`prepare_latents`, then the same generator for
       whatever else the sampler draws), and latents of the wrong shape a `UserInputError` that names the shape;
     - `enable_model_cpu_offload(device="cpu")` (accelerate's hooks, on the CPU) gives the same outputs;
-    - input images of a shape the model cannot take are a `UserInputError`.
+    - inputs of a shape the model cannot take are a `UserInputError`.
 """
 
 import inspect
@@ -86,12 +86,11 @@ class PipelineTesterMixin:
 
     @pytest.fixture
     def images(self, family, pipe):
-        """Input images for a family that takes images (none for one that samples)."""
+        """Inputs for a family whose pipeline takes them (images, or what `Family.inputs` makes; none for one that
+        samples)."""
         if family.generative:
             return None
-        options = family.data_options(pipe)
-        side, g = options["resolution"], torch.Generator().manual_seed(0)
-        return torch.rand(self.batch_size, options["channels"], side, side, generator=g)
+        return family.example_inputs(pipe, self.batch_size, torch.Generator().manual_seed(0))
 
     def call(self, family, pipe, images, seed=0, **kwargs):
         """The pipeline's main call: sampling for a generative family, its images-in call for the others."""
@@ -187,8 +186,9 @@ class PipelineTesterMixin:
     def test_a_wrong_input_shape_is_a_clear_error(self, family, pipe, images):
         if family.generative:
             pytest.skip(f"{family.name} takes latents, checked above")
-        with pytest.raises(UserInputError, match="images"):
-            pipe(torch.rand(2, 2, 5), **family.call_kwargs(2))  # a tensor of no image shape
+        wrong = torch.rand(2, 2, 5) if images.ndim == 4 else torch.rand(2, 2, 2, 5)  # 3-D: no image; 4-D: no waveform
+        with pytest.raises(UserInputError, match=f"{family.data_kind}|images|waveforms"):
+            pipe(wrong, **family.call_kwargs(2))
 
     def test_models_take_return_dict(self, family, pipe):
         for component in pipe.components.values():

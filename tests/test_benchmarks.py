@@ -137,3 +137,15 @@ def test_fast_sampler_options_draws_as_the_stock_pipeline_and_writes_its_table(t
     _run("benchmarks/fast_sampler_options.py", "--quick", "--output", str(tmp_path / "f.md"))
     table = (tmp_path / "f.md").read_text()
     assert "| DPM-Solver++(2M), as built" in table and "| UniPC (bh2) + thresholding | 4 |" in table
+
+
+def test_audio_denoising_benchmark_quick_mode_writes_table_and_figure(tmp_path):
+    out = tmp_path / "audio.md"
+    _run("benchmarks/audio_denoising.py", "--quick", "--output", str(out))
+    table = out.read_text()
+    for method in ("noisy input", "spectral subtraction", "Wiener filter", "ours"):
+        assert f"| -5..0 | 10 | {method} | " in table and f"| 10..20 | 10 | {method} | " in table
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert raw["table"]["noisy input | 0..5"]["si_sdri"] == 0.0  # the input against itself
+    assert raw["rtf"]["fp32"]["rtf"] > 0 and raw["memory"]["peak_mib"] >= raw["memory"]["load_only_mib"] > 0
+    assert out.with_suffix(".png").stat().st_size > 10_000  # the spectrogram figure

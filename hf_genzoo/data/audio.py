@@ -3,7 +3,9 @@
 Each clip is decoded once with `soundfile`, converted to `channels` (a mono clip is copied to both sides of a stereo
 one, a stereo clip averaged for a mono one), resampled with `scipy.signal.resample_poly` (torchaudio has no build
 for this torch), and cut into consecutive segments of `segment_seconds`; a clip shorter than one segment is
-zero-padded to one, the tail of a longer one that does not fill a segment is dropped. Labels, if any, repeat per
+zero-padded to one, the tail of a longer one that does not fill a segment is dropped. A file that cannot be read,
+holds no frames, has more than two channels or is silent is a bad file (named in the error, or skipped and counted
+with `skip_bad_files`). Labels, if any, repeat per
 segment. Sources: any dataset with an `Audio` column (Hub ids, local folders, `audiofolder:<path>`), or a column of
 audio file paths. Options: `sampling_rate` (default 16000), `channels` (default 2), `segment_seconds` (default 1.0),
 `audio_column` and `label_column` (default: guessed).
@@ -23,6 +25,7 @@ from .tensorize import BadFiles, DataKind, register_kind
 
 OPTIONS = {"sampling_rate": 16_000, "channels": 2, "segment_seconds": 1.0, "audio_column": None, "label_column": None}
 AUDIO_COLUMN_GUESSES = ("audio", "file", "path")
+SILENCE = 1e-4  # a clip whose peak is below this (-80 dBFS) holds nothing to denoise
 
 
 def _check_options(options: dict) -> None:
@@ -72,18 +75,25 @@ def tensorize(src: Source, folder: Path, options: dict, bad_files: BadFiles) -> 
     for i, record in enumerate(records):
         try:
             info = sf.info(_file(record))
+            if info.frames == 0:
+                raise ValueError("the file holds no audio (0 frames)")
+            if info.channels > 2:
+                raise ValueError(f"it has {info.channels} channels; mono and stereo clips are supported")
             plan.append((i, max(1, _resampled_length(info.frames, info.samplerate, rate) // length)))
-        except (RuntimeError, OSError, TypeError) as err:  # soundfile's LibsndfileError is a RuntimeError
+        except (RuntimeError, OSError, TypeError, ValueError) as err:  # soundfile's LibsndfileError: a RuntimeError
             bad_files.add(_where(record, i), err)
-    bad_files.check("audio file")
     total = sum(n for _, n in plan)
     out = np.lib.format.open_memmap(
         folder / "audio_values.npy", mode="w+", dtype=np.int16, shape=(total, channels, length)
     )
-    # 2. decode, convert the channels, resample, cut: (T, c) -> (n, channels, length)
-    start = 0
+    # 2. decode, convert the channels, resample, cut: (T, c) -> (n, channels, length); a silent clip is a bad file
+    start, kept = 0, []
     for i, n in plan:
         data, sr = sf.read(_file(records[i]), dtype="float32", always_2d=True)
+        if np.abs(data).max() < SILENCE:
+            bad_files.add(_where(records[i], i), ValueError("the clip is silent (its peak is below -80 dBFS)"))
+            continue
+        kept.append((i, n))
         x = data.T  # (c, T)
         x = x.mean(0, keepdims=True) if channels == 1 else (np.repeat(x, 2, 0) if x.shape[0] == 1 else x[:2])
         if sr != rate:
@@ -92,10 +102,15 @@ def tensorize(src: Source, folder: Path, options: dict, bad_files: BadFiles) -> 
         x = np.pad(x[:, : n * length], ((0, 0), (0, max(0, n * length - x.shape[1]))))
         out[start : start + n] = np.round(np.clip(x, -1, 1) * 32767).reshape(channels, n, length).transpose(1, 0, 2)
         start += n
+    bad_files.check("audio file")
     out.flush()
+    if start < total:  # silent clips skipped: keep the segments written
+        del out
+        np.save(folder / "kept.npy", np.load(folder / "audio_values.npy", mmap_mode="r")[:start])
+        (folder / "kept.npy").replace(folder / "audio_values.npy")
     if src.label_column is not None:
         labels = np.asarray(ds[src.label_column], dtype=np.int64)
-        np.save(folder / "labels.npy", np.repeat(labels[[i for i, _ in plan]], [n for _, n in plan]))
+        np.save(folder / "labels.npy", np.repeat(labels[[i for i, _ in kept]], [n for _, n in kept]))
     return {"options": options, "label_names": src.label_names, "n_skipped": len(bad_files.found)}
 
 

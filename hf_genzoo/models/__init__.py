@@ -1,5 +1,6 @@
 """Model families. Each file is one family: ModelMixin + ConfigMixin, no training or data code."""
 
+from .audio_denoiser import AudioDenoisingAE, AudioDenoisingOutput
 from .autoencoder import AutoencoderOutput, ConvAutoencoder, MLPAutoencoder, Normalize
 from .classifier import ClassifierOutput, ImageClassifier
 from .ddgan import DDGANDiscriminator, DDGANDiscriminatorOutput, DDGANGenerator, DDGANGeneratorOutput
@@ -8,6 +9,8 @@ from .gan import Discriminator, DiscriminatorOutput, Generator, GeneratorOutput
 from .vae import VAE, VAEOutput
 
 __all__ = [
+    "AudioDenoisingAE",
+    "AudioDenoisingOutput",
     "AutoencoderOutput",
     "ClassifierOutput",
     "ConvAutoencoder",

@@ -5,6 +5,7 @@ Importing this package imports each family's objective module, which registers t
 """
 
 from . import (  # noqa: F401
+    audio_denoiser,
     autoencoder,
     autoencoder_kl,
     classifier,

@@ -34,16 +34,26 @@ class TrainConfig:
         None, "captioned data: the text column (default: guessed; else class names through caption templates)"
     )
     resolution: int = _f(None, "square side in pixels images are resized to (default: the dataset's own)")
-    channels: int = _f(None, "1 (grey) or 3 (RGB) (default: the dataset's own)")
+    channels: int = _f(None, "images: 1 (grey) or 3 (RGB) (default: the dataset's own); audio: 1 (mono) or 2 (stereo)")
+    audio_column: str = _f(None, "audio: the column of audio (an Audio feature or file paths; default: guessed)")
+    sampling_rate: int = _f(16_000, "audio: the model's rate; clips are resampled to it (scipy's polyphase resampler)")
+    segment_seconds: float = _f(
+        1.0, "audio: clips are cut into segments this long, cached once; one segment is one training example"
+    )
     skip_bad_files: bool = _f(False, "skip unreadable image files (and report how many) instead of stopping")
     random_flip: bool = _f(False, "random left-right flips, batched on the device (off: digits are not symmetric)")
     # --- model and objective
     model_config: str = _f("", "model constructor overrides, e.g. 'latent_dim=2,hidden_dim=512'")
-    noise: str = _f(None, "train as a denoising model: corrupt the input with gaussian:SIGMA or mask:P")
+    noise: str = _f(
+        None,
+        "train as a denoising model: corrupt the input with gaussian:SIGMA or mask:P; audio: KINDS:LOW:HIGH, noise "
+        "kinds (white+pink+brown+hum+babble, or all) at SNRs in [LOW, HIGH] dB",
+    )
     loss: str = _f(
         "mse",
-        "autoencoder loss: mse, or bce (binary cross-entropy for images in [0, 1]); the VAE: elbo",
-        choices=("mse", "bce", "elbo"),
+        "autoencoder loss: mse, or bce (binary cross-entropy for images in [0, 1]); the VAE: elbo; the audio "
+        "denoiser: mse or l1 on the waveform",
+        choices=("mse", "bce", "elbo", "l1"),
     )
     # --- optimization
     epochs: int = _f(10, "passes over the training split (the benchmarks' budget)")
@@ -174,7 +184,7 @@ def check_config(cfg: TrainConfig) -> None:
     for name, zero in AT_LEAST_ZERO.items():
         if getattr(cfg, name) < 0:
             raise UserInputError(f"--{name} must be 0 or more (0: {zero}), got {getattr(cfg, name)}")
-    for name in ("learning_rate", "max_grad_norm", "discriminator_learning_rate"):
+    for name in ("learning_rate", "max_grad_norm", "discriminator_learning_rate", "sampling_rate", "segment_seconds"):
         value = getattr(cfg, name)
         if value is not None and not value > 0:  # `not >` also catches NaN
             raise UserInputError(f"--{name} must be above 0, got {value}")

@@ -342,6 +342,11 @@ def _train(cfg: TrainConfig) -> TrainResult:
             if any(t.name == "tensorboard" for t in accelerator.trackers):
                 grid = np.asarray(image_grid(pic))[None]  # (1, H, W, 3)
                 accelerator.get_tracker("tensorboard").log_images({"samples": grid}, state.step, dataformats="NHWC")
+                clips = objective.sounds(picture_batch)
+                if clips is not None:
+                    writer = accelerator.get_tracker("tensorboard", unwrap=True)  # torch's SummaryWriter
+                    for name, wave in clips[0].items():
+                        writer.add_audio(f"audio/{name}", wave[None], state.step, sample_rate=clips[1])
         accelerator.log({f"eval/{key}": v for key, v in metrics.items()}, step=state.step)
         return metrics
 

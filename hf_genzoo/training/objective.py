@@ -99,6 +99,11 @@ class Objective:
         """Rows of images `(R, N, C, H, W)` in [0, 1] to save as a grid during training."""
         raise NotImplementedError
 
+    def sounds(self, batch: dict) -> tuple[dict[str, Any], int] | None:
+        """Clips for the tracker beside the picture, `({name: mono waveform (T,) in [-1, 1]}, sampling_rate)`, for a
+        family that hears rather than sees (TensorBoard plays them); default: none."""
+        return None
+
     def pipeline(self, accelerator: Accelerator) -> DiffusionPipeline:
         """The pipeline to save at the end, built from the unwrapped models."""
         raise NotImplementedError

@@ -1,0 +1,172 @@
+"""The audio denoising autoencoder's objective: clean segments in, noise mixed on the device, the clean one out.
+
+Per batch of clean segments s `(B, C, T)` (int16 in the cache -> float in [-1, 1]): draw a noise kind and an SNR
+per segment (`hf_genzoo.data.audio_noise.NoiseMix`, e.g. white, pink, brown, mains hum or babble at -5..20 dB),
+x = s + n, and minimise || f(x) - s ||^2 (or |f(x) - s| with `--loss l1`) over the samples. Fresh noise every
+step: the model never sees the same mixture twice. The held-out split is mixed with a fixed seed, so every
+evaluation scores the same mixtures: SI-SDR and SNR of the output and of the noisy input, and their difference
+(the improvement, SI-SDRi).
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+
+from hf_genzoo.models.audio_denoiser import AudioDenoisingAE
+from hf_genzoo.pipelines.audio_denoiser import AudioDenoisingPipeline
+
+from ..data import TensorData
+from ..data.audio_noise import DEFAULT_NOISE, NoiseMix, parse_noise_mix
+from ..errors import UserInputError
+from ..family import Family, Tiny, register_family
+from ..metrics.audio import si_sdr, snr
+from ..viz import spectrogram_images
+from .config import TrainConfig
+from .objective import Objective, build_model
+
+LOSSES = ("mse", "l1")
+EVAL_NOISE_SEED = 1234  # the same noisy held-out mixtures at every evaluation
+PICTURED = 4  # segments in the training pictures (each a wide spectrogram)
+
+
+def waveforms(batch: dict) -> torch.Tensor:
+    """The batch's int16 segments as float `(B, C, T)` in [-1, 1]."""
+    return batch["audio_values"].float() / 32767.0
+
+
+@torch.no_grad()
+def evaluate_denoiser(model, loader, accelerator: Accelerator, mix: NoiseMix, rate: int) -> dict:
+    """SI-SDR and SNR (dB, averaged over channels, then segments) of the denoised output and of the noisy input
+    against the clean segment, their improvement, and the mean loss. The mixtures are seeded."""
+    g = torch.Generator(device=accelerator.device).manual_seed(EVAL_NOISE_SEED)
+    sums, n = {}, 0
+    for batch in loader:
+        clean = waveforms(batch).to(accelerator.device)  # (B, C, T)
+        noisy, _ = mix(clean, rate, g)
+        out = model(noisy).sample.float()
+        values = {
+            "si_sdr": si_sdr(out, clean).mean(1),  # (B,)
+            "si_sdr_noisy_input": si_sdr(noisy, clean).mean(1),
+            "snr": snr(out, clean).mean(1),
+            "snr_noisy_input": snr(noisy, clean).mean(1),
+            "loss": F.mse_loss(out, clean, reduction="none").flatten(1).mean(1),
+        }
+        values = accelerator.gather_for_metrics(values)
+        for key, v in values.items():
+            sums[key] = sums.get(key, 0.0) + v.double().sum().item()
+        n += len(values["loss"])
+    metrics = {key: v / n for key, v in sums.items()}
+    metrics["si_sdr_improvement"] = metrics["si_sdr"] - metrics["si_sdr_noisy_input"]
+    metrics["snr_improvement"] = metrics["snr"] - metrics["snr_noisy_input"]
+    return metrics
+
+
+class AudioDenoiserObjective(Objective):
+    recipe = {
+        "dataset": "speech",  # the embedded speech clips (image datasets hold no audio)
+        "noise": DEFAULT_NOISE,
+        "batch_size": 16,  # 16 one-second stereo segments: about 2 s a step on 2 CPU cores in bf16
+        "learning_rate": 3e-4,  # 1e-3 makes the 4M-parameter convolution stack oscillate early on
+        "epochs": 20,
+        "mixed_precision": "auto",  # bf16 where native: ~1.9x faster steps on an AVX-512 BF16 CPU
+    }
+
+    def __init__(self, cfg: TrainConfig, data: TensorData):
+        super().__init__(cfg, data)
+        if cfg.loss not in LOSSES:
+            raise UserInputError(f"the audio denoiser's --loss is one of {LOSSES}, got {cfg.loss!r}")
+        self.mix = parse_noise_mix(cfg.noise or DEFAULT_NOISE)
+        self.rate = data.options["sampling_rate"]
+        self.denoiser = build_model(
+            AudioDenoisingAE, cfg, audio_channels=data.options["channels"], sampling_rate=self.rate
+        )
+        self.models = {"denoiser": self.denoiser}
+
+    @classmethod
+    def data_options(cls, cfg: TrainConfig) -> dict:
+        return {
+            "sampling_rate": cfg.sampling_rate,
+            "channels": cfg.channels or 2,
+            "segment_seconds": cfg.segment_seconds,
+            "audio_column": cfg.audio_column,
+            "label_column": cfg.label_column,
+        }
+
+    def augment(self, batch: dict) -> dict:
+        return batch  # the noise is the augmentation (`losses`); a left-right flip would swap the stereo sides
+
+    def losses(self, batch, step):
+        clean = waveforms(batch)  # (B, C, T)
+        noisy, _ = self.mix(clean, self.rate)
+        out = self.models["denoiser"](noisy).sample.float()
+        loss = F.l1_loss(out, clean) if self.cfg.loss == "l1" else F.mse_loss(out, clean)
+        yield "denoiser", loss
+
+    def evaluate(self, loader, accelerator: Accelerator) -> dict[str, float]:
+        return evaluate_denoiser(self.models["denoiser"], loader, accelerator, self.mix, self.rate)
+
+    @torch.no_grad()
+    def _examples(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        clean = waveforms(batch)[:PICTURED]
+        noisy, _ = self.mix(clean, self.rate, torch.Generator(device=clean.device).manual_seed(0))
+        return noisy, self.models["denoiser"](noisy).sample.float().clamp(-1, 1), clean
+
+    def picture(self, batch) -> torch.Tensor:
+        """Spectrograms of noisy inputs, their denoised outputs and the clean segments, one row each."""
+        return torch.stack([spectrogram_images(w, self.rate) for w in self._examples(batch)])  # (3, N, 3, F, frames)
+
+    def sounds(self, batch) -> tuple[dict[str, np.ndarray], int]:
+        noisy, denoised, clean = (w[0].mean(0).cpu().numpy() for w in self._examples(batch))  # mono mixes (T,)
+        return {"noisy": noisy, "denoised": denoised, "clean": clean}, self.rate
+
+    def pipeline(self, accelerator: Accelerator) -> AudioDenoisingPipeline:
+        return AudioDenoisingPipeline(denoiser=accelerator.unwrap_model(self.models["denoiser"]))
+
+    def card_info(self):
+        c = self.denoiser.config
+        layout = "stereo" if c.audio_channels == 2 else "mono"
+        return {
+            "tags": ["audio", "speech-enhancement", "denoising", self.name],
+            "description": f"AudioDenoisingAE ({layout}, {c.sampling_rate} Hz, widths {tuple(c.block_out_channels)})",
+            "main_metric": "si_sdr_improvement",
+            "hyperparameters": ["sampling_rate", "segment_seconds"],
+        }
+
+
+def evaluate_pipeline(pipe: AudioDenoisingPipeline, loader, accelerator: Accelerator, noise: str | None) -> dict:
+    """`genzoo evaluate`: a saved denoiser's held-out SI-SDR and SNR with `--noise` (default: the training mix)."""
+    model = pipe.denoiser.to(accelerator.device).eval()
+    return evaluate_denoiser(
+        model, loader, accelerator, parse_noise_mix(noise or DEFAULT_NOISE), model.config.sampling_rate
+    )
+
+
+def denoise(pipe: AudioDenoisingPipeline, waves: torch.Tensor) -> torch.Tensor:
+    return pipe(waves, batch_size=len(waves)).audio
+
+
+def example_waves(pipe: AudioDenoisingPipeline, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """`n` one-second noisy-looking waveforms `(n, C, rate)` at the model's rate (uniform noise in [-0.5, 0.5])."""
+    c = pipe.denoiser.config
+    return torch.rand(n, c.audio_channels, c.sampling_rate, generator=generator) - 0.5
+
+
+register_family(
+    Family(
+        "audio_denoiser",
+        AudioDenoiserObjective,
+        AudioDenoisingPipeline,
+        Tiny("block_out_channels=(8, 16)", steps=30, dataset="speech"),
+        models=(AudioDenoisingAE,),
+        data_kind="audio",
+        data_options=lambda pipe: {
+            "sampling_rate": pipe.denoiser.config.sampling_rate,
+            "channels": pipe.denoiser.config.audio_channels,
+        },
+        pipeline_tag="audio-to-audio",
+        transform=denoise,
+        evaluate=evaluate_pipeline,
+        inputs=example_waves,
+    )
+)
