@@ -140,9 +140,33 @@ def peak_memory(model_dir: str, minutes: float, work: Path) -> dict:
     return {"seconds": seconds, "peak_mib": peaks["denoise"], "load_only_mib": peaks["load"]}
 
 
+def describe(pipe, folder: str) -> str:
+    """A model's row label: its widths, kernel, residual or not, and training steps."""
+    c = pipe.denoiser.config
+    steps = (
+        json.loads((Path(folder) / "metrics.json").read_text())["steps"]
+        if Path(folder, "metrics.json").exists()
+        else "?"
+    )
+    kind = (
+        "classic"
+        if tuple(c.block_out_channels) == (256, 512, 1024) and c.kernel_size == 3 and not c.residual
+        else "configured"
+    )
+    return (
+        f"ours, {kind}: widths {tuple(c.block_out_channels)}, k={c.kernel_size}{', residual' if c.residual else ''}, "
+        f"{steps} steps"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="a trained audio denoiser (default: train one)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="a trained audio denoiser; repeat for more rows (default: train one)",
+    )
     parser.add_argument("--steps", type=int, default=600, help="training steps when no --model is given")
     parser.add_argument("--work_dir", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -168,50 +192,34 @@ def main():
             overwrite_output_dir=True,
             **({"model_config": "block_out_channels=(8, 16)", "batch_size": 8} if args.quick else {}),
         )
-        args.model = str(train(cfg).output_dir)
-    pipe = load_pipeline(args.model)
-    pipe.set_progress_bar_config(disable=True)
-    rate = pipe.denoiser.config.sampling_rate
-    trained = (
-        json.loads((Path(args.model) / "metrics.json").read_text())
-        if (Path(args.model) / "metrics.json").exists()
-        else {}
-    )
+        args.model = [str(train(cfg).output_dir)]
+    pipes = {}
+    for folder in args.model:
+        pipe = load_pipeline(folder)
+        pipe.set_progress_bar_config(disable=True)
+        pipes[describe(pipe, folder)] = (pipe, folder)
+    first = next(iter(pipes.values()))[0].denoiser.config
+    rate = first.sampling_rate
 
     # 1. quality, per bucket
-    test = load_data(
-        "audio", "speech", "test", sampling_rate=rate, channels=pipe.denoiser.config.audio_channels, segment_seconds=2.0
-    )
+    test = load_data("audio", "speech", "test", sampling_rate=rate, channels=first.audio_channels, segment_seconds=2.0)
     clean = torch.from_numpy(np.asarray(test.arrays["audio_values"], dtype=np.float32) / 32767)  # (N, C, T)
     mixed = mixtures(clean[:10] if args.quick else clean, rate)
     methods = {
         "noisy input": lambda x: x,
         "spectral subtraction": lambda x: spectral_subtraction(x, rate),
         "Wiener filter": lambda x: wiener_filter(x, rate),
-        "ours": lambda x: pipe(x).audio,
+        **{name: (lambda x, p=pipe: p(x).audio) for name, (pipe, _) in pipes.items()},
     }
+    ours = list(pipes)
     rows = []
     for m in tqdm(mixed, desc="scoring mixtures"):
         for name, fn in methods.items():
-            rows.append(
-                {
-                    "method": name,
-                    "bucket": m["bucket"],
-                    "kind": m["kind"],
-                    **score(fn(m["noisy"]), m["clean"], m["noisy"], rate),
-                }
-            )
-    example = (
-        next(m for m in mixed if m["bucket"] == "0..5" and m["kind"] in ("pink", "white"))
-        if not args.quick
-        else mixed[0]
-    )
-    spectrogram_figure(
-        example,
-        {n: fn(example["noisy"]) for n, fn in methods.items() if n != "noisy input"},
-        rate,
-        Path(args.output).with_suffix(".png"),
-    )
+            scores = score(fn(m["noisy"]), m["clean"], m["noisy"], rate)
+            rows.append({"method": name, "bucket": m["bucket"], "kind": m["kind"], "snr": m["snr"], **scores})
+    example = mixed[0] if args.quick else next(m for m in mixed if m["bucket"] == "0..5" and m["kind"] == "pink")
+    estimates = {n: fn(example["noisy"]) for n, fn in methods.items() if n != "noisy input"}
+    spectrogram_figure(example, estimates, rate, Path(args.output).with_suffix(".png"))
 
     def mean(method, bucket, key):
         values = [r[key] for r in rows if r["method"] == method and r["bucket"] == bucket]
@@ -221,24 +229,30 @@ def main():
     table = {(m, b): {k: mean(m, b, k) for k in ("si_sdri", "pesq", "stoi")} for m in methods for b in buckets}
     counts = {b: sum(1 for m in mixed if m["bucket"] == b) for b in buckets}
 
-    # 2. speed and memory
-    bf16 = type(pipe).from_pretrained(args.model, torch_dtype=torch.bfloat16)  # bf16 weights, as a user loads them
-    bf16.set_progress_bar_config(disable=True)
-    rtf = {"fp32": real_time_factor(pipe, args.rtf_seconds, args.repeats)}
-    rtf["bf16"] = real_time_factor(bf16, args.rtf_seconds, args.repeats)
-    memory = peak_memory(args.model, args.memory_minutes, work)
+    # 2. speed of each model, memory of the first
+    rtf = {}
+    for name, (pipe, folder) in pipes.items():
+        half = type(pipe).from_pretrained(folder, torch_dtype=torch.bfloat16)  # bf16 weights, as a user loads them
+        half.set_progress_bar_config(disable=True)
+        rtf[name] = {
+            "fp32": real_time_factor(pipe, args.rtf_seconds, args.repeats),
+            "bf16": real_time_factor(half, args.rtf_seconds, args.repeats),
+        }
+    memory = peak_memory(args.model[0], args.memory_minutes, work)
 
     # 3. the verdict and the table
-    beats = all(
-        table[("ours", b)]["si_sdri"] > max(table[(m, b)]["si_sdri"] for m in ("spectral subtraction", "Wiener filter"))
-        for b in buckets
-    )
-    mid = float(np.mean([table[("ours", b)]["si_sdri"] for b in ("0..5", "5..10")]))
-    c, fp32, half = pipe.denoiser.config, rtf["fp32"], rtf["bf16"]
+    def verdict(name):
+        beats = all(
+            table[(name, b)]["si_sdri"]
+            > max(table[(m, b)]["si_sdri"] for m in ("spectral subtraction", "Wiener filter"))
+            for b in buckets
+        )
+        return beats, float(np.mean([table[(name, b)]["si_sdri"] for b in ("0..5", "5..10")]))
+
     lines = [
-        f"Held-out `speech` (test split, {len(clean)} clips of {clean.shape[-1] / rate:.0f} s, {c.audio_channels} "
-        f"channel(s), {rate} Hz), each mixed once per bucket; model: {args.model} (widths "
-        f"{tuple(c.block_out_channels)}, {trained.get('steps', '?')} steps). Torch threads: {torch.get_num_threads()}.",
+        f"Held-out `speech` (test split, {len(clean)} clips of {clean.shape[-1] / rate:.0f} s, {first.audio_channels} "
+        f"channel(s), {rate} Hz), each mixed once per bucket with one noise kind (white, pink, brown, hum or babble, "
+        f"in turn) at an SNR drawn in the bucket. Torch threads: {torch.get_num_threads()}.",
         "",
         "| input SNR (dB) | mixtures | method | SI-SDR improvement (dB) | PESQ (wb) | STOI |",
         "|---|---|---|---|---|---|",
@@ -247,29 +261,35 @@ def main():
         for m in methods:
             v = table[(m, b)]
             lines.append(f"| {b} | {counts[b]} | {m} | {v['si_sdri']:.2f} | {v['pesq']:.2f} | {v['stoi']:.3f} |")
-    lines += [
-        "",
-        f"- Ours beats both classical denoisers on SI-SDR in every bucket: **{'yes' if beats else 'no'}**; mean SI-SDR "
-        f"improvement over the 0..10 dB inputs **{mid:.2f} dB** (target {TARGET_SI_SDRI:.0f}: "
-        f"**{'met' if mid >= TARGET_SI_SDRI else 'missed'}**).",
-        f"- Real-time factor, {args.rtf_seconds:.0f} s stereo clip at {rate} Hz (median of {args.repeats}): fp32 "
-        f"**{fp32['rtf']:.3f}** ({fp32['gflops']:.0f} GFLOP/s), bf16 weights **{half['rtf']:.3f}** "
-        f"({half['gflops']:.0f} GFLOP/s); the model costs {pipe.denoiser.flops(rate) / 1e9:.1f} GFLOP per second "
-        f"of audio (target below 0.5).",
-        f"- Peak memory of denoising a {memory['seconds'] / 60:.0f}-minute stereo 48 kHz file (`genzoo denoise`'s "
-        f"pipeline, a fresh process): **{memory['peak_mib']:.0f} MiB** (loading the pipeline alone: "
-        f"{memory['load_only_mib']:.0f} MiB).",
-    ]
+    lines.append("")
+    for name, (pipe, folder) in pipes.items():
+        beats, mid = verdict(name)
+        fp32, half = rtf[name]["fp32"], rtf[name]["bf16"]
+        lines += [
+            f"- **{name}** ({folder}): beats both classical denoisers on SI-SDR in every bucket: "
+            f"**{'yes' if beats else 'no'}**; mean SI-SDR improvement over the 0..10 dB inputs **{mid:.2f} dB** "
+            f"(target {TARGET_SI_SDRI:.0f}: **{'met' if mid >= TARGET_SI_SDRI else 'missed'}**). Real-time factor on a "
+            f"{args.rtf_seconds:.0f} s stereo clip at {rate} Hz (median of {args.repeats}): fp32 "
+            f"**{fp32['rtf']:.3f}** ({fp32['gflops']:.0f} GFLOP/s), bf16 weights **{half['rtf']:.3f}** "
+            f"({half['gflops']:.0f} GFLOP/s); "
+            f"{pipe.denoiser.flops(rate) / 1e9:.1f} GFLOP per second of audio (target below 0.5 for the classic one)."
+        ]
+    lines.append(
+        f"- Peak memory of denoising a {memory['seconds'] / 60:.0f}-minute stereo 48 kHz file with the first model "
+        f"(`genzoo denoise`'s pipeline call, a fresh process): **{memory['peak_mib']:.0f} MiB** (loading the pipeline "
+        f"alone: {memory['load_only_mib']:.0f} MiB)."
+    )
     raw = {
         "table": {f"{m} | {b}": v for (m, b), v in table.items()},
         "counts": counts,
-        "beats_baselines_everywhere": beats,
-        "mean_si_sdri_0_10": mid,
+        "verdicts": {
+            name: dict(zip(("beats_baselines_everywhere", "mean_si_sdri_0_10"), verdict(name), strict=True))
+            for name in ours
+        },
         "rtf": rtf,
         "memory": memory,
         "rows": rows,
-        "model": args.model,
-        "trained_metrics": trained.get("metrics"),
+        "models": args.model,
     }
     publish("\n".join(lines), raw, args.output, "audio_denoising" if args.update_readme else None)
 

@@ -71,6 +71,14 @@ def test_the_default_architecture_is_the_classic_one_and_its_flops_are_counted()
     assert 18.5e9 < model.flops(16_000) < 19.5e9  # the "about 19 GFLOP per second of 16 kHz stereo"
 
 
+def test_a_residual_model_adds_its_input():
+    model = randomize_parameters(AudioDenoisingAE(block_out_channels=(4, 8), residual=True), 0.1)
+    x = torch.randn(2, 2, 101)
+    plain = AudioDenoisingAE.from_config({**model.config, "residual": False})
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model(x).sample, x + plain(x).sample)
+
+
 def test_bad_model_options_and_inputs_are_clear_errors():
     with pytest.raises(UserInputError, match="kernel_size must be odd"):
         AudioDenoisingAE(kernel_size=4)

@@ -56,6 +56,9 @@ class AudioDenoisingAE(ModelMixin, ConfigMixin):
         kernel_size (`int`, *optional*, defaults to 3): an odd kernel size of every convolution.
         sampling_rate (`int`, *optional*, defaults to 16000): the rate it was trained at; the pipeline resamples
             other rates to it (and back).
+        residual (`bool`, *optional*, defaults to `False`): add the input to the decoder's output, so that the
+            network predicts the negative of the noise and starts as the identity (residual learning of DnCNN,
+            Zhang et al. 2017, https://arxiv.org/abs/1608.03981); off in the classic architecture.
     """
 
     _supports_gradient_checkpointing = False
@@ -68,6 +71,7 @@ class AudioDenoisingAE(ModelMixin, ConfigMixin):
         block_out_channels: Sequence[int] = (256, 512, 1024),
         kernel_size: int = 3,
         sampling_rate: int = 16_000,
+        residual: bool = False,
     ):
         super().__init__()
         if audio_channels not in (1, 2):
@@ -119,6 +123,8 @@ class AudioDenoisingAE(ModelMixin, ConfigMixin):
         """`x`: noisy waveforms `(B, C, T)` -> `AudioDenoisingOutput` with the denoised `(B, C, T)`."""
         z = self.encode(x)
         y = self.decode(z, x.shape[-1])
+        if self.config.residual:
+            y = x + y
         return AudioDenoisingOutput(sample=y, latents=z) if return_dict else (y, z)
 
     def flops(self, num_samples: int) -> int:
