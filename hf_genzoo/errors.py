@@ -13,3 +13,8 @@ class UserInputError(ValueError):
 class TrainingDiverged(UserInputError):
     """The loss (or the weights) became NaN or infinite: the run stops, keeps its last good checkpoint and saves no
     pipeline. The message names the step and the value, and what to try."""
+
+
+class MissingPackage(UserInputError):
+    """A system package (not a Python one) that a feature needs is not installed, e.g. espeak-ng for the embedded
+    `speech` set; the message names the package and how to install it. Tests skip on it."""

@@ -31,16 +31,22 @@ class AudioDenoisingPipelineOutput(BaseOutput):
     sampling_rate: int
 
 
-def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """`(..., T)` from `rate` to `target` with scipy's polyphase resampler, one row at a time (bounded memory)."""
+def _resample(x: np.ndarray, rate: int, target: int, length: int | None = None) -> np.ndarray:
+    """`(..., T)` from `rate` to `target` with scipy's polyphase resampler, as float32, one row at a time into one
+    array (so a long stereo file is never held twice in float64); `length` crops (or zero-pads) the result."""
     if rate == target:
         return x
     from scipy.signal import resample_poly
 
     g = math.gcd(rate, target)
+    up, down = target // g, rate // g
     rows = x.reshape(-1, x.shape[-1])
-    out = np.stack([resample_poly(r, target // g, rate // g).astype(np.float32) for r in rows])
-    return out.reshape(*x.shape[:-1], out.shape[-1])
+    n = length or math.ceil(rows.shape[-1] * up / down)
+    out = np.zeros((len(rows), n), dtype=np.float32)
+    for row, resampled in zip(rows, out, strict=True):
+        y = resample_poly(row, up, down)
+        resampled[: min(n, len(y))] = y[:n]
+    return out.reshape(*x.shape[:-1], n)
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -195,9 +201,11 @@ class AudioDenoisingPipeline(GenzooPipeline):
         overlap = min(chunk // 2, round(overlap_seconds * rate) // block * block)
         x, in_rate, how = self._to_batch(audio, sampling_rate)
         length = x.shape[-1]
-        y = self._denoise(_resample(x, in_rate, rate), chunk, overlap, batch_size)
-        y = _resample(y, rate, in_rate)[..., :length]  # back at the input's rate and length
-        y = np.clip(np.pad(y, ((0, 0), (0, 0), (0, length - y.shape[-1]))), -1, 1)
+        x = _resample(x, in_rate, rate)  # (B, C, T') at the model's rate; the input at its own rate is let go
+        y = self._denoise(x, chunk, overlap, batch_size)
+        del x
+        y = _resample(y, rate, in_rate, length)  # back at the input's rate and length
+        np.clip(y, -1, 1, out=y)  # y is ours: the model's output, or its resampled copy
         self.maybe_free_model_hooks()
         result = self._from_batch(y, how)
         return AudioDenoisingPipelineOutput(audio=result, sampling_rate=in_rate) if return_dict else (result, in_rate)

@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 
-from ..errors import UserInputError
+from ..errors import MissingPackage, UserInputError
 from .sources import BUILTIN, Builtin, Source
 from .tensorize import cache_root
 
@@ -256,10 +256,10 @@ def _plan() -> list[Clip]:
 
 @cache
 def _espeak_version() -> str:
-    """`espeak-ng --version`, once per process; a `UserInputError` naming the package when it is missing."""
+    """`espeak-ng --version`, once per process; a `MissingPackage` error naming the package when it is missing."""
     binary = shutil.which("espeak-ng")
     if binary is None:
-        raise UserInputError(
+        raise MissingPackage(
             "the built-in dataset 'speech' synthesizes speech with espeak-ng, which is not installed: "
             "`apt-get install espeak-ng` (Debian/Ubuntu), or train on another audio dataset (audiofolder:<path>)"
         )

@@ -25,10 +25,14 @@ Array = torch.Tensor | np.ndarray
 PESQ_SAMPLING_RATE = 16_000  # P.862.2 (wide band) is defined at 16 kHz only
 
 
-def _as_pair(estimate: Array, reference: Array) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Both signals as float64 tensors on the estimate's device, and whether to hand back numpy."""
+def _as_pair(
+    estimate: Array, reference: Array, differentiable: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Both signals as float64 tensors on the estimate's device (the estimate's graph kept when `differentiable`),
+    and whether to hand back numpy."""
     as_numpy = not isinstance(estimate, torch.Tensor) and not isinstance(reference, torch.Tensor)
-    est = torch.as_tensor(estimate).detach()
+    est = torch.as_tensor(estimate)
+    est = est if differentiable else est.detach()
     ref = torch.as_tensor(reference).detach().to(est.device)
     if est.shape != ref.shape:
         raise UserInputError(f"estimate and reference shapes differ: {tuple(est.shape)} vs {tuple(ref.shape)}")
@@ -44,7 +48,7 @@ def _energy_ratio_db(signal: torch.Tensor, distortion: torch.Tensor, eps: float,
     return db.cpu().numpy() if as_numpy else db
 
 
-def snr(estimate: Array, reference: Array, eps: float = 1e-8) -> Array:
+def snr(estimate: Array, reference: Array, eps: float = 1e-8, differentiable: bool = False) -> Array:
     r"""Signal-to-noise ratio in dB, `10 log10(||reference||^2 / ||reference - estimate||^2)`, over the last axis.
 
     Not scale-invariant: an estimate that is right up to its gain still loses SNR (see `si_sdr`).
@@ -56,16 +60,18 @@ def snr(estimate: Array, reference: Array, eps: float = 1e-8) -> Array:
             The clean signal, same shape.
         eps (`float`, *optional*, defaults to 1e-8):
             Added to both energies, so a silent reference or a perfect estimate gives a finite value.
+        differentiable (`bool`, *optional*, defaults to `False`):
+            Keep the estimate's autograd graph, so that `-snr` can be a training loss.
 
     Returns:
         `torch.Tensor` or `np.ndarray` of shape `(...)`: float64 values in dB, a tensor on the estimate's device
         unless both inputs are numpy arrays.
     """
-    est, ref, as_numpy = _as_pair(estimate, reference)
+    est, ref, as_numpy = _as_pair(estimate, reference, differentiable)
     return _energy_ratio_db(ref, ref - est, eps, as_numpy)
 
 
-def si_sdr(estimate: Array, reference: Array, eps: float = 1e-8) -> Array:
+def si_sdr(estimate: Array, reference: Array, eps: float = 1e-8, differentiable: bool = False) -> Array:
     r"""Scale-invariant signal-to-distortion ratio in dB ([Le Roux et al. 2019](https://arxiv.org/abs/1811.02508)),
     over the last axis.
 
@@ -83,12 +89,14 @@ def si_sdr(estimate: Array, reference: Array, eps: float = 1e-8) -> Array:
             The clean signal, same shape.
         eps (`float`, *optional*, defaults to 1e-8):
             Added to `||reference||^2` in alpha and to both energies of the ratio, so silence gives a finite value.
+        differentiable (`bool`, *optional*, defaults to `False`):
+            Keep the estimate's autograd graph, so that `-si_sdr` can be a training loss.
 
     Returns:
         `torch.Tensor` or `np.ndarray` of shape `(...)`: float64 values in dB, a tensor on the estimate's device
         unless both inputs are numpy arrays.
     """
-    est, ref, as_numpy = _as_pair(estimate, reference)
+    est, ref, as_numpy = _as_pair(estimate, reference, differentiable)
     # 1. remove the mean of each signal
     est = est - est.mean(-1, keepdim=True)  # (..., T)
     ref = ref - ref.mean(-1, keepdim=True)

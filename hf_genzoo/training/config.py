@@ -52,8 +52,8 @@ class TrainConfig:
     loss: str = _f(
         "mse",
         "autoencoder loss: mse, or bce (binary cross-entropy for images in [0, 1]); the VAE: elbo; the audio "
-        "denoiser: mse or l1 on the waveform",
-        choices=("mse", "bce", "elbo", "l1"),
+        "denoiser: mse or l1 on the waveform, or snr or si_sdr (their negatives in dB, each clip alike)",
+        choices=("mse", "bce", "elbo", "l1", "snr", "si_sdr"),
     )
     # --- optimization
     epochs: int = _f(10, "passes over the training split (the benchmarks' budget)")
