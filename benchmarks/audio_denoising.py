@@ -38,6 +38,7 @@ from hf_genzoo.data import load_data
 from hf_genzoo.data.audio_noise import KINDS, NoiseMix
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.metrics import pesq_wb, si_sdr, stoi
+from hf_genzoo.sound import INT16_SCALE
 from hf_genzoo.training import make_config, train
 
 HERE = Path(__file__).resolve().parent
@@ -129,8 +130,11 @@ def peak_memory(model_dir: str, minutes: float, work: Path) -> dict:
     path, rate = work / "long.wav", 48_000
     rng = np.random.default_rng(0)
     with sf.SoundFile(str(path), "w", rate, 2, subtype="PCM_16") as f:  # written a minute at a time
-        for _ in range(int(np.ceil(minutes))):
-            f.write((0.1 * rng.standard_normal((min(60, round(minutes * 60)) * rate, 2))).astype(np.float32))
+        left = round(minutes * 60 * rate)
+        while left > 0:
+            n = min(60 * rate, left)
+            f.write((0.1 * rng.standard_normal((n, 2))).astype(np.float32))
+            left -= n
     peaks = {}
     for what in ("load", "denoise"):
         args = [sys.executable, "-c", MEMORY_CHILD, model_dir, what, str(path), str(work / "out.wav")]
@@ -203,7 +207,7 @@ def main():
 
     # 1. quality, per bucket
     test = load_data("audio", "speech", "test", sampling_rate=rate, channels=first.audio_channels, segment_seconds=2.0)
-    clean = torch.from_numpy(np.asarray(test.arrays["audio_values"], dtype=np.float32) / 32767)  # (N, C, T)
+    clean = torch.from_numpy(np.asarray(test.arrays["audio_values"], dtype=np.float32) / INT16_SCALE)  # (N, C, T)
     mixed = mixtures(clean[:10] if args.quick else clean, rate)
     methods = {
         "noisy input": lambda x: x,

@@ -22,16 +22,7 @@ import numpy as np
 from scipy.signal import istft, stft
 
 from .errors import UserInputError
-
-
-def _as_channels(noisy: np.ndarray) -> np.ndarray:
-    """A `(T,)` or `(C, T)` clip as a float64 `(C, T)` array."""
-    x = np.asarray(noisy)
-    if x.ndim not in (1, 2):
-        raise UserInputError(f"noisy must be a (T,) or (C, T) array, got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x) or not np.isfinite(x).all():
-        raise UserInputError("noisy must hold finite real samples")
-    return x.reshape(-1, x.shape[-1]).astype(np.float64)
+from .sound import as_channels
 
 
 def _noise_power(power: np.ndarray, percentile: float) -> np.ndarray:
@@ -66,7 +57,7 @@ def _check(sampling_rate: int, frame_ms: float, noise_percentile: float) -> int:
 def _stft_denoise(noisy: np.ndarray, sampling_rate: int, frame_ms: float, noise_percentile: float, gain_fn):
     """STFT (Hann window, 75% overlap) -> noise power -> `gain_fn(power, noise)` -> inverse STFT, per channel."""
     nperseg = _check(sampling_rate, frame_ms, noise_percentile)
-    x = _as_channels(noisy)  # (C, T)
+    x = as_channels(noisy, "noisy")  # (C, T)
     if x.shape[-1] < nperseg:
         raise UserInputError(f"the clip has {x.shape[-1]} samples, fewer than one {frame_ms} ms frame ({nperseg})")
     noverlap = nperseg - nperseg // 4

@@ -39,7 +39,10 @@ HUB_USER_ERRORS = (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoErro
 def _add_data_args(p: argparse.ArgumentParser, default_split: str = "test") -> None:
     p.add_argument("--model", required=True, help="folder (or Hub repo id) of a pipeline saved by `genzoo train`")
     p.add_argument(
-        "--dataset", default="digits", help="dataset name, Hub id, imagefolder:<path> or local path (default: digits)"
+        "--dataset",
+        default=None,
+        help="dataset name, Hub id, imagefolder:<path>, audiofolder:<path> or local path (default: the model "
+        "family's own default: digits for images, speech for audio)",
     )
     p.add_argument("--split", default=default_split, help=f"split to use (default: {default_split})")
     p.add_argument("--image_column", default=None, help="image column (default: guessed)")
@@ -71,6 +74,7 @@ def _load_pipeline_and_data(args, limit: int | None = None):
 
     pipe = load_pipeline(args.model)
     family = family_of(pipe)
+    args.dataset = args.dataset or family.objective.recipe.get("dataset", "digits")
     columns = {k: getattr(args, k) for k in ("image_column", "label_column") if getattr(args, k)}
     options = {**family.data_options(pipe), **columns}
     data = load_data(family.data_kind, args.dataset, args.split, skip_bad_files=args.skip_bad_files, **options)
@@ -154,7 +158,12 @@ def cmd_evaluate(argv: list[str]) -> None:
         "sample quality instead, in that classifier's features against the training images.",
     )
     _add_data_args(p)
-    p.add_argument("--noise", default=None, help="evaluate denoising of gaussian:SIGMA or mask:P corrupted inputs")
+    p.add_argument(
+        "--noise",
+        default=None,
+        help="evaluate denoising of gaussian:SIGMA or mask:P corrupted images; audio: KINDS:LOW:HIGH noise mixed in "
+        "(default: the audio denoiser's training mix)",
+    )
     p.add_argument("--batch_size", type=int, default=256, help="evaluation batch size (default: 256)")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     p.add_argument("--output", default=None, help="also write the metrics to this JSON file")
@@ -374,9 +383,12 @@ def cmd_denoise(args) -> None:
     from .family import families, family_of
     from .hub.loading import load_pipeline
 
-    source = Path(args.input)
+    source, target = Path(args.input), Path(args.output)
     if not source.is_file():
         raise UserInputError(f"{source}: no such file")
+    formats = sf.available_formats()  # e.g. {"WAV": ..., "FLAC": ..., "OGG": ...}
+    if target.suffix[1:].upper() not in formats:
+        raise UserInputError(f"{target}: give the output a suffix soundfile writes ({', '.join(sorted(formats))})")
     pipe = load_pipeline(args.model)
     family = family_of(pipe)
     if family.data_kind != "audio":
@@ -389,7 +401,6 @@ def cmd_denoise(args) -> None:
     t = time.perf_counter()
     out = pipe(str(source), chunk_seconds=args.chunk_seconds, batch_size=args.batch_size)
     seconds = time.perf_counter() - t
-    target = Path(args.output)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         sf.write(str(target), out.audio, out.sampling_rate, subtype=subtype)

@@ -1,6 +1,5 @@
 """`AudioDenoisingPipeline`: denoise a waveform of any length, rate and layout with a trained `AudioDenoisingAE`."""
 
-import math
 import os
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ from diffusers.utils import BaseOutput
 
 from hf_genzoo.errors import UserInputError
 from hf_genzoo.models.audio_denoiser import AudioDenoisingAE
+from hf_genzoo.sound import check_rate, resample
 
 from .pipeline_base import GenzooPipeline
 
@@ -31,24 +31,6 @@ class AudioDenoisingPipelineOutput(BaseOutput):
     sampling_rate: int
 
 
-def _resample(x: np.ndarray, rate: int, target: int, length: int | None = None) -> np.ndarray:
-    """`(..., T)` from `rate` to `target` with scipy's polyphase resampler, as float32, one row at a time into one
-    array (so a long stereo file is never held twice in float64); `length` crops (or zero-pads) the result."""
-    if rate == target:
-        return x
-    from scipy.signal import resample_poly
-
-    g = math.gcd(rate, target)
-    up, down = target // g, rate // g
-    rows = x.reshape(-1, x.shape[-1])
-    n = length or math.ceil(rows.shape[-1] * up / down)
-    out = np.zeros((len(rows), n), dtype=np.float32)
-    for row, resampled in zip(rows, out, strict=True):
-        y = resample_poly(row, up, down)
-        resampled[: min(n, len(y))] = y[:n]
-    return out.reshape(*x.shape[:-1], n)
-
-
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """A file as float32 `(T, C)` and its rate, with `soundfile`; a clear error for a file that cannot be read."""
     import soundfile as sf
@@ -59,6 +41,8 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise UserInputError(f"{path}: cannot read it as audio ({err})") from None
     if len(data) == 0:
         raise UserInputError(f"{path}: the file holds no audio (0 frames)")
+    if data.shape[1] > 2:
+        raise UserInputError(f"{path}: it has {data.shape[1]} channels; mono and stereo files are supported")
     return data, rate
 
 
@@ -94,9 +78,13 @@ class AudioDenoisingPipeline(GenzooPipeline):
             data, file_rate = read_audio(audio)
             if sampling_rate is not None and sampling_rate != file_rate:
                 raise UserInputError(f"{audio} is at {file_rate} Hz; leave sampling_rate out for a file")
-            return data.T[None], file_rate, ("TC", "np", data.shape[1])
-        kind = "pt" if isinstance(audio, torch.Tensor) else "np"
-        x = audio.detach().float().cpu().numpy() if kind == "pt" else np.asarray(audio, dtype=np.float32)
+            return data.T[None], file_rate, ("TC", None)
+        rate = rate if sampling_rate is None else check_rate(sampling_rate)
+        like = audio if isinstance(audio, torch.Tensor) else None  # a tensor comes back on its device, in its dtype
+        x = audio.detach().cpu().numpy() if like is not None else np.asarray(audio)
+        if np.issubdtype(x.dtype, np.integer):  # PCM samples (e.g. int16 from scipy.io.wavfile): to [-1, 1]
+            x = x / np.iinfo(x.dtype).max
+        x = x.astype(np.float32, copy=False)
         if x.ndim == 1:
             x, layout = x[None, None], "T"
         elif x.ndim == 2 and x.shape[0] <= 2 < x.shape[1]:
@@ -114,14 +102,16 @@ class AudioDenoisingPipeline(GenzooPipeline):
             raise UserInputError("the waveform holds no samples")
         if not np.isfinite(x).all():
             raise UserInputError("the waveform holds NaN or infinite values")
-        return x, sampling_rate or rate, (layout, kind, x.shape[1])
+        return x, rate, (layout, like)
 
     @staticmethod
     def _from_batch(y: np.ndarray, how) -> np.ndarray | torch.Tensor:
-        layout, kind, _ = how
+        layout, like = how
         y = {"T": lambda a: a[0, 0], "CT": lambda a: a[0], "TC": lambda a: a[0].T, "BCT": lambda a: a}[layout](y)
         y = np.ascontiguousarray(y)
-        return torch.from_numpy(y) if kind == "pt" else y
+        if like is None:
+            return y
+        return torch.from_numpy(y).to(like.device, like.dtype if like.is_floating_point() else torch.float32)
 
     # 2. the model over one stretch (B, C, T) at its rate
     @torch.no_grad()
@@ -198,13 +188,13 @@ class AudioDenoisingPipeline(GenzooPipeline):
             )
         rate, block = self.denoiser.config.sampling_rate, self.denoiser.block_size
         chunk = max(block, round(chunk_seconds * rate) // block * block)  # on the block grid: hops keep the phase
-        overlap = min(chunk // 2, round(overlap_seconds * rate) // block * block)
+        overlap = min(chunk // 2, round(overlap_seconds * rate)) // block * block  # on the grid too
         x, in_rate, how = self._to_batch(audio, sampling_rate)
         length = x.shape[-1]
-        x = _resample(x, in_rate, rate)  # (B, C, T') at the model's rate; the input at its own rate is let go
+        x = resample(x, in_rate, rate)  # (B, C, T') at the model's rate; the input at its own rate is let go
         y = self._denoise(x, chunk, overlap, batch_size)
         del x
-        y = _resample(y, rate, in_rate, length)  # back at the input's rate and length
+        y = resample(y, rate, in_rate, length)  # back at the input's rate and length
         np.clip(y, -1, 1, out=y)  # y is ours: the model's output, or its resampled copy
         self.maybe_free_model_hooks()
         result = self._from_batch(y, how)

@@ -5,10 +5,9 @@ one, a stereo clip averaged for a mono one), resampled with `scipy.signal.resamp
 for this torch), and cut into consecutive segments of `segment_seconds`; a clip shorter than one segment is
 zero-padded to one, the tail of a longer one that does not fill a segment is dropped. A file that cannot be read,
 holds no frames, has more than two channels or is silent is a bad file (named in the error, or skipped and counted
-with `skip_bad_files`). Labels, if any, repeat per
-segment. Sources: any dataset with an `Audio` column (Hub ids, local folders, `audiofolder:<path>`), or a column of
-audio file paths. Options: `sampling_rate` (default 16000), `channels` (default 2), `segment_seconds` (default 1.0),
-`audio_column` and `label_column` (default: guessed).
+with `skip_bad_files`). Labels, if any, repeat per segment. Sources: any dataset with an `Audio` column (Hub ids,
+local folders, `audiofolder:<path>`), or a column of audio file paths. Options: `sampling_rate` (default 16000),
+`channels` (default 2), `segment_seconds` (default 1.0), `audio_column` and `label_column` (default: guessed).
 """
 
 import io
@@ -19,6 +18,7 @@ import numpy as np
 from datasets import Audio
 
 from ..errors import UserInputError
+from ..sound import INT16_SCALE, resample
 from .registry import check_label_column, open_split, pick_column
 from .sources import Source
 from .tensorize import BadFiles, DataKind, register_kind
@@ -62,7 +62,6 @@ def _resampled_length(frames: int, rate: int, target: int) -> int:
 
 def tensorize(src: Source, folder: Path, options: dict, bad_files: BadFiles) -> dict:
     import soundfile as sf
-    from scipy.signal import resample_poly
 
     col, rate, channels = src.other_columns["audio"], options["sampling_rate"], options["channels"]
     ds = src.dataset
@@ -89,18 +88,21 @@ def tensorize(src: Source, folder: Path, options: dict, bad_files: BadFiles) -> 
     # 2. decode, convert the channels, resample, cut: (T, c) -> (n, channels, length); a silent clip is a bad file
     start, kept = 0, []
     for i, n in plan:
-        data, sr = sf.read(_file(records[i]), dtype="float32", always_2d=True)
+        try:  # a header that parses does not promise data that decodes
+            data, sr = sf.read(_file(records[i]), dtype="float32", always_2d=True)
+        except (RuntimeError, OSError, TypeError, ValueError) as err:
+            bad_files.add(_where(records[i], i), err)
+            continue
         if np.abs(data).max() < SILENCE:
             bad_files.add(_where(records[i], i), ValueError("the clip is silent (its peak is below -80 dBFS)"))
             continue
         kept.append((i, n))
         x = data.T  # (c, T)
-        x = x.mean(0, keepdims=True) if channels == 1 else (np.repeat(x, 2, 0) if x.shape[0] == 1 else x[:2])
-        if sr != rate:
-            g = math.gcd(sr, rate)
-            x = resample_poly(x, rate // g, sr // g, axis=1)
-        x = np.pad(x[:, : n * length], ((0, 0), (0, max(0, n * length - x.shape[1]))))
-        out[start : start + n] = np.round(np.clip(x, -1, 1) * 32767).reshape(channels, n, length).transpose(1, 0, 2)
+        x = x.mean(0, keepdims=True) if channels == 1 else (np.repeat(x, 2, 0) if x.shape[0] == 1 else x)
+        x = resample(x, sr, rate, n * length)  # (channels, n * length)
+        out[start : start + n] = (
+            np.round(np.clip(x, -1, 1) * INT16_SCALE).reshape(channels, n, length).transpose(1, 0, 2)
+        )
         start += n
     bad_files.check("audio file")
     out.flush()

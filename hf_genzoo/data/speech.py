@@ -58,6 +58,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 
 from ..errors import MissingPackage, UserInputError
+from ..sound import resample
 from .sources import BUILTIN, Builtin, Source
 from .tensorize import cache_root
 
@@ -289,11 +290,8 @@ def _trim(x: np.ndarray) -> np.ndarray:
 def _prepare(x: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndarray, float, int]:
     """A clip `(c, T)` at `rate` -> `(2, T')` at RATE, trimmed, peak-scaled and (if mono) panned and delayed;
     returns it with the pan and delay drawn (0 and 0 for a stereo clip)."""
-    from scipy.signal import resample_poly
-
     # 1. resample, trim, scale the peak: (c, T) -> (c, T')
-    g = math.gcd(rate, RATE)
-    x = _trim(resample_poly(x, RATE // g, rate // g, axis=1))
+    x = _trim(resample(x, rate, RATE).astype(np.float64))
     x = x * (rng.uniform(*PEAK) / np.abs(x).max())
     pan, delay = rng.uniform(-MAX_PAN, MAX_PAN), int(rng.integers(0, MAX_DELAY, endpoint=True))
     if x.shape[0] == 2:

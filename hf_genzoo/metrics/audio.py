@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 
 from ..errors import UserInputError
+from ..sound import as_channels, check_rate, resample
 
 Array = torch.Tensor | np.ndarray
 
@@ -126,16 +126,8 @@ def si_sdr_improvement(estimate: Array, noisy: Array, reference: Array, eps: flo
     return si_sdr(estimate, reference, eps) - si_sdr(noisy, reference, eps)
 
 
-def _as_channels(x: Array, name: str) -> np.ndarray:
-    """A `(T,)` or `(C, T)` clip as a float64 `(C, T)` numpy array."""
-    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if x.ndim not in (1, 2) or x.shape[-1] == 0:
-        raise UserInputError(f"{name} must be a (T,) or (C, T) clip, got shape {x.shape}")
-    return x.reshape(-1, x.shape[-1]).astype(np.float64)
-
-
 def _clip_pair(estimate: Array, reference: Array, sampling_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    est, ref = _as_channels(estimate, "estimate"), _as_channels(reference, "reference")
+    est, ref = as_channels(estimate, "estimate"), as_channels(reference, "reference")
     if est.shape != ref.shape:
         raise UserInputError(f"estimate and reference shapes differ: {est.shape} vs {ref.shape}")
     if sampling_rate != int(sampling_rate) or sampling_rate <= 0:
@@ -173,11 +165,9 @@ def pesq_wb(estimate: Array, reference: Array, sampling_rate: int) -> float:
     except ImportError as error:
         raise _missing("pesq") from error
     est, ref = _clip_pair(estimate, reference, sampling_rate)
-    if sampling_rate != PESQ_SAMPLING_RATE:
-        g = math.gcd(PESQ_SAMPLING_RATE, int(sampling_rate))
-        up, down = PESQ_SAMPLING_RATE // g, int(sampling_rate) // g
-        est = resample_poly(est, up, down, axis=-1)  # (C, T * up / down)
-        ref = resample_poly(ref, up, down, axis=-1)
+    rate = check_rate(sampling_rate)
+    est = resample(est, rate, PESQ_SAMPLING_RATE).astype(np.float64)  # (C, T * 16000 / rate)
+    ref = resample(ref, rate, PESQ_SAMPLING_RATE).astype(np.float64)
     scores = []
     for e, r in zip(est, ref, strict=True):
         if not e.any() or not r.any():  # `pesq` divides by the peak: all-zero input fails with a bare ValueError

@@ -22,6 +22,7 @@ from ..data.audio_noise import DEFAULT_NOISE, NoiseMix, parse_noise_mix
 from ..errors import UserInputError
 from ..family import Family, Tiny, register_family
 from ..metrics.audio import si_sdr, snr
+from ..sound import INT16_SCALE
 from ..viz import spectrogram_images
 from .config import TrainConfig
 from .objective import Objective, build_model
@@ -33,7 +34,7 @@ PICTURED = 4  # segments in the training pictures (each a wide spectrogram)
 
 def waveforms(batch: dict) -> torch.Tensor:
     """The batch's int16 segments as float `(B, C, T)` in [-1, 1]."""
-    return batch["audio_values"].float() / 32767.0
+    return batch["audio_values"].float() / INT16_SCALE
 
 
 def waveform_loss(kind: str, estimate: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -120,7 +121,7 @@ class AudioDenoiserObjective(Objective):
     def _examples(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         clean = waveforms(batch)[:PICTURED]
         noisy, _ = self.mix(clean, self.rate, torch.Generator(device=clean.device).manual_seed(0))
-        return noisy, self.models["denoiser"](noisy).sample.float().clamp(-1, 1), clean
+        return noisy.clamp(-1, 1), self.models["denoiser"](noisy).sample.float().clamp(-1, 1), clean
 
     def picture(self, batch) -> torch.Tensor:
         """Spectrograms of noisy inputs, their denoised outputs and the clean segments, one row each."""
@@ -157,9 +158,11 @@ def denoise(pipe: AudioDenoisingPipeline, waves: torch.Tensor) -> torch.Tensor:
 
 
 def example_waves(pipe: AudioDenoisingPipeline, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """`n` one-second noisy-looking waveforms `(n, C, rate)` at the model's rate (uniform noise in [-0.5, 0.5])."""
+    """`n` one-second noisy-looking waveforms `(n, C, rate)` at the model's rate (uniform noise in [-0.5, 0.5]), on
+    the CPU: the pipeline takes waveforms from anywhere and denoises them on its own device."""
     c = pipe.denoiser.config
-    return torch.rand(n, c.audio_channels, c.sampling_rate, generator=generator) - 0.5
+    shape = (n, c.audio_channels, c.sampling_rate)
+    return torch.rand(shape, generator=generator, device="cpu", dtype=torch.float32) - 0.5
 
 
 register_family(

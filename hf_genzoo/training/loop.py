@@ -334,7 +334,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
             m.eval()
         limited = (b for i, b in enumerate(eval_loader) if cfg.eval_batches is None or i < cfg.eval_batches)
         metrics = objective.evaluate(limited, accelerator)
-        pic = objective.picture(picture_batch)
+        pic, clips = objective.picture(picture_batch), objective.sounds(picture_batch)
         for m in objective.models.values():
             m.train()
         if accelerator.is_main_process:
@@ -342,7 +342,6 @@ def _train(cfg: TrainConfig) -> TrainResult:
             if any(t.name == "tensorboard" for t in accelerator.trackers):
                 grid = np.asarray(image_grid(pic))[None]  # (1, H, W, 3)
                 accelerator.get_tracker("tensorboard").log_images({"samples": grid}, state.step, dataformats="NHWC")
-                clips = objective.sounds(picture_batch)
                 if clips is not None:
                     writer = accelerator.get_tracker("tensorboard", unwrap=True)  # torch's SummaryWriter
                     for name, wave in clips[0].items():
