@@ -144,6 +144,15 @@ def peak_memory(model_dir: str, minutes: float, work: Path) -> dict:
     return {"seconds": seconds, "peak_mib": peaks["denoise"], "load_only_mib": peaks["load"]}
 
 
+def receptive_field(model) -> int:
+    """How many input samples one output sample depends on: the support of its gradient with respect to the input."""
+    model = type(model).from_config(model.config)  # fp32 and fresh: any weights give the same support
+    x = torch.zeros(1, model.config.audio_channels, 8 * model.block_size + 4096, requires_grad=True)
+    model(x).sample[0, 0, x.shape[-1] // 2].backward()
+    touched = (x.grad[0].abs().sum(0) > 0).nonzero()
+    return int(touched.max() - touched.min() + 1)
+
+
 def describe(pipe, folder: str) -> str:
     """A model's row label: its widths, kernel, residual or not, and training steps."""
     c = pipe.denoiser.config
@@ -159,7 +168,7 @@ def describe(pipe, folder: str) -> str:
     )
     return (
         f"ours, {kind}: widths {tuple(c.block_out_channels)}, k={c.kernel_size}{', residual' if c.residual else ''}, "
-        f"{steps} steps"
+        f"{steps} steps, receptive field {receptive_field(pipe.denoiser)} samples"
     )
 
 
@@ -184,6 +193,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="genzoo-audio-"))
+    work.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.steps, args.rtf_seconds, args.memory_minutes, args.repeats = 20, 2.0, 0.1, 1
     if args.model is None:
@@ -236,7 +246,7 @@ def main():
     # 2. speed of each model, memory of the first
     rtf = {}
     for name, (pipe, folder) in pipes.items():
-        half = type(pipe).from_pretrained(folder, torch_dtype=torch.bfloat16)  # bf16 weights, as a user loads them
+        half = type(pipe).from_pretrained(folder, dtype=torch.bfloat16)  # bf16 weights, as a user loads them
         half.set_progress_bar_config(disable=True)
         rtf[name] = {
             "fp32": real_time_factor(pipe, args.rtf_seconds, args.repeats),
