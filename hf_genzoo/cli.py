@@ -315,6 +315,11 @@ def cmd_sample(argv: list[str]) -> None:
     how = ", ".join([f"{k} {v}" for k, v in given.items()] + [f"{family.nfe_for(pipe, **given)} network evaluations"])
     per_image = seconds / len(images) * 1000
     print(f"wrote {path}: {len(images)} samples ({how}) in {seconds:.1f} s ({per_image:.0f} ms per image)")
+    if family.export is not None:  # samples that are not images: their own files too (a point set's .ply)
+        written = family.export(images, path)
+        print(
+            f"wrote {len(written)} more file(s): {', '.join(str(p) for p in written[:3])}{' ...' * (len(written) > 3)}"
+        )
     if args.images_dir:
         folder = Path(args.images_dir)
         folder.mkdir(parents=True, exist_ok=True)

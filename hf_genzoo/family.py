@@ -81,6 +81,8 @@ class Family:
             takes `n` prompts, a CLIP `n` texts).
         to_images (`Callable`, *optional*): `(samples) -> (B, C, H, W)` in [0, 1], how samples that are not images
             (point sets, sounds) are drawn in a grid; `None` when they are images.
+        export (`Callable`, *optional*): `(samples, output) -> list[Path]`, the files `genzoo sample` writes beside
+            its grid `output` for samples that are not images (a point set's `.ply` and 3-D views).
         nfe (`int` or `Callable`, *optional*, defaults to 1): network evaluations per sample; a callable takes the
             pipeline and the sample options (`nfe(pipe, steps=20)`) where they decide it.
         transform (`Callable`, *optional*): `(pipe, images)` -> the output of a non-generative family's main use
@@ -116,6 +118,7 @@ class Family:
     sampler_options: dict[str, dict] = field(default_factory=dict)
     call_arguments: Callable[[int], dict] | None = None
     to_images: Callable | None = None
+    export: Callable | None = None
     nfe: int | Callable[..., int] = 1
     transform: Callable | None = None
     evaluate: Callable | None = None

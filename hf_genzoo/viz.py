@@ -117,3 +117,72 @@ def spectrogram_images(
     level = torch.nn.functional.interpolate(level[:, None], size=(height, level.shape[-1]), mode="bilinear")[:, 0]
     lut = torch.tensor(colormaps["magma"](np.linspace(0, 1, 256))[:, :3], dtype=torch.float32, device=x.device)
     return lut[(level * 255).round().long()].permute(0, 3, 1, 2)  # (N, 3, height, frames)
+
+
+def _view_rotation(elev: float, azim: float) -> torch.Tensor:
+    """The rotation that turns a scene by `azim` degrees about the vertical (z) axis, then tilts it by `elev` degrees
+    towards the viewer (matplotlib's 3-D view angles); the viewer looks along +y, z up."""
+    a, e = math.radians(azim), math.radians(elev)
+    spin = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    tilt = torch.tensor([[1.0, 0.0, 0.0], [0.0, math.cos(e), math.sin(e)], [0.0, -math.sin(e), math.cos(e)]])
+    return tilt @ spin
+
+
+def point_cloud_images(
+    points: torch.Tensor, size: int = 96, elev: float = 20.0, azim: float = -60.0, extent: float = 1.0
+) -> torch.Tensor:
+    """Point sets `(B, N, 3)` drawn as images `(B, 3, size, size)` in [0, 1]: each point a 2-pixel dot seen from
+    (`elev`, `azim`) in an orthographic view of the cube [-extent, extent]^3 (the unit ball of the data), nearer
+    points darker, on white. Fast (no matplotlib), for training pictures and sample grids."""
+    pts = torch.as_tensor(points).detach().float().cpu()  # (B, N, 3)
+    view = pts @ _view_rotation(elev, azim).T  # (B, N, 3): x right, y depth (away), z up
+    scale = (size - 2) / (2 * extent)
+    col = ((view[..., 0] + extent) * scale).round().long().clamp(0, size - 2)  # (B, N)
+    row = ((extent - view[..., 2]) * scale).round().long().clamp(0, size - 2)
+    shade = (0.15 + 0.55 * (view[..., 1] / extent + 1) / 2).clamp(0.1, 0.8)  # near 0.15 (dark) .. far 0.7
+    b = len(pts)
+    image = torch.ones(b, size * size)
+    for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        index = (row + dr) * size + (col + dc)  # (B, N)
+        image.scatter_reduce_(1, index, shade, reduce="amin")
+    grey = image.view(b, 1, size, size)
+    tint = torch.tensor([0.55, 0.75, 1.0]).view(1, 3, 1, 1)  # blue-grey dots
+    return torch.where(grey < 1, grey * tint, torch.ones(1, 3, 1, 1))  # (B, 3, size, size)
+
+
+POINT_VIEWS = ((20.0, -60.0), (20.0, 30.0), (90.0, -90.0))  # two oblique views and the view from above
+
+
+def point_cloud_figure(
+    points: np.ndarray | torch.Tensor,
+    path: str | Path,
+    titles: list[str] | None = None,
+    views: tuple = POINT_VIEWS,
+    max_points: int = 2048,
+) -> Path:
+    """Point sets `(B, N, 3)` as a PNG of matplotlib 3-D scatter plots: a row per set, a column per view
+    (elevation, azimuth) in `views`, axes fixed to the unit cube so that sizes compare; `titles` (one per set) head
+    the rows. At most `max_points` points of each set are drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = np.asarray(points.detach().cpu() if torch.is_tensor(points) else points, dtype=np.float32)[:, :max_points]
+    rows, cols = len(pts), len(views)
+    fig = plt.figure(figsize=(2.6 * cols, 2.6 * rows))
+    for i, cloud in enumerate(pts):
+        for j, (elev, azim) in enumerate(views):
+            ax = fig.add_subplot(rows, cols, i * cols + j + 1, projection="3d")
+            ax.scatter(cloud[:, 0], cloud[:, 1], cloud[:, 2], s=1.5, c=cloud[:, 2], cmap="viridis", linewidths=0)
+            ax.view_init(elev=elev, azim=azim)
+            ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=[], yticks=[], zticks=[])
+            ax.set_box_aspect((1, 1, 1))
+            if j == 0 and titles is not None:
+                ax.set_title(titles[i], fontsize=9, loc="left")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -8,6 +8,8 @@ from .clip import CLIPPipeline
 from .ddgan import DDGANPipeline
 from .flow import FlowPipeline
 from .gan import GANPipeline
+from .point_classifier import PointClassifierPipeline
+from .point_cloud_diffusion import PointCloudDiffusionPipeline, PointCloudPipelineOutput
 from .vae import VAEPipeline
 
 __all__ = [
@@ -20,5 +22,8 @@ __all__ = [
     "DDGANPipeline",
     "FlowPipeline",
     "GANPipeline",
+    "PointClassifierPipeline",
+    "PointCloudDiffusionPipeline",
+    "PointCloudPipelineOutput",
     "VAEPipeline",
 ]

@@ -4,7 +4,7 @@ One cache serves every data kind (`load_data(kind, name, split, **options)`): im
 segments, point sets (`KINDS`); a family names the kind it trains on. `load_images` is `load_data("images", ...)`.
 """
 
-from . import audio, captions, latents, points, shapes, speech  # noqa: F401  (each registers its kind or built-in dataset)
+from . import audio, captions, latents, points, shapes, shapes3d, speech  # noqa: F401  (each registers its kind or built-in dataset)
 from .batches import TensorDataset, make_loader, random_hflip, to_unit_range
 from .corruption import Corruption, parse_corruption
 from .images import load_images

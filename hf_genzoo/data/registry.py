@@ -11,6 +11,7 @@ from pathlib import Path
 from datasets import ClassLabel, Value
 
 from ..errors import UserInputError
+from .point_files import load_pointfolder_split
 from .sources import BUILTIN, Source, load_audiofolder_split, load_file_split, load_hub_split, load_imagefolder_split
 
 LABEL_COLUMN_GUESSES = ("label", "labels", "fine_label", "class")
@@ -21,6 +22,7 @@ def known_datasets() -> str:
     lines += [
         "  imagefolder:<path>  a folder of images, one sub-folder per class",
         "  audiofolder:<path>  a folder of audio files, one sub-folder per class",
+        "  pointfolder:<path>  a folder of point-cloud / mesh files (.ply .off .obj ...), one sub-folder per class",
         "  <path>          a local parquet / arrow / csv file or a folder datasets can load",
         "  <user>/<name>   any Hub dataset with an image column (--image_column, --label_column)",
     ]
@@ -42,6 +44,8 @@ def open_split(name: str, split: str, image_column: str | None = None, label_col
         src = load_imagefolder_split(name.split(":", 1)[1], split, image_column, label_column)
     elif name.startswith("audiofolder:"):
         src = load_audiofolder_split(name.split(":", 1)[1], split)
+    elif name.startswith("pointfolder:"):
+        src = load_pointfolder_split(name.split(":", 1)[1], split)
     elif os.path.isfile(name):
         src = load_file_split(name, split, image_column, label_column)
     elif os.path.isdir(name) or name.count("/") == 1 and not name.startswith((".", "/")):

@@ -6,6 +6,8 @@ from .classifier import ClassifierOutput, ImageClassifier
 from .ddgan import DDGANDiscriminator, DDGANDiscriminatorOutput, DDGANGenerator, DDGANGeneratorOutput
 from .flow import Flow, FlowOutput
 from .gan import Discriminator, DiscriminatorOutput, Generator, GeneratorOutput
+from .point_classifier import PointClassifier
+from .point_denoiser import PointCloudDenoiser, PointCloudDenoiserOutput
 from .vae import VAE, VAEOutput
 
 __all__ = [
@@ -27,6 +29,9 @@ __all__ = [
     "ImageClassifier",
     "MLPAutoencoder",
     "Normalize",
+    "PointClassifier",
+    "PointCloudDenoiser",
+    "PointCloudDenoiserOutput",
     "VAE",
     "VAEOutput",
 ]

@@ -14,6 +14,8 @@ from . import (  # noqa: F401
     diffusion,
     flow,
     gan,
+    point_classifier,
+    pointcloud_diffusion,
     text2image,
     vae,
 )

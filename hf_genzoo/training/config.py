@@ -40,6 +40,8 @@ class TrainConfig:
     segment_seconds: float = _f(
         1.0, "audio: clips are cut into segments this long, cached once; one segment is one training example"
     )
+    num_points: int = _f(2048, "point clouds: points per set, sampled once into the cache (meshes: on their surface)")
+    points_column: str = _f(None, "point clouds: the column of points (N x 3 lists, or file paths; default: guessed)")
     skip_bad_files: bool = _f(False, "skip unreadable image files (and report how many) instead of stopping")
     random_flip: bool = _f(False, "random left-right flips, batched on the device (off: digits are not symmetric)")
     # --- model and objective
@@ -129,6 +131,11 @@ class TrainConfig:
         0.1,
         "text2image: share of captions replaced by the empty prompt, so that "
         "classifier-free guidance works (Ho & Salimans 2022)",
+    )
+    class_dropout: float = _f(
+        0.1,
+        "pointcloud_diffusion: share of training sets whose class label is dropped, so that one model samples with "
+        "and without a class",
     )
     # --- sharing (token: HF_TOKEN or `hf auth login`; never a flag, so it stays out of logs and configs)
     push_to_hub: bool = _f(False, "push the pipeline and its model card to the Hub when training ends")

@@ -74,15 +74,16 @@ class DiffusionObjective(EMAObjective):
     (`clean_and_condition`)."""
 
     def clean_and_condition(self, batch: dict, sample: bool) -> tuple[torch.Tensor, dict]:
-        """x0 `(B, C, H, W)` and the denoiser's other keyword arguments for `batch` (`sample`: draw what is random
-        in x0 itself, as training does; evaluation takes the deterministic value)."""
+        """x0 (`(B, C, H, W)` images, `(B, N, 3)` point sets) and the denoiser's other keyword arguments for `batch`
+        (`sample`: draw what is random in x0 itself, as training does; evaluation takes the deterministic value)."""
         raise NotImplementedError
 
     def diffusion_loss(self, batch: dict) -> torch.Tensor:
         x0, condition = self.clean_and_condition(batch, sample=True)
         noise = torch.randn_like(x0)  # (B, C, H, W)
         t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(x0),), device=x0.device)  # (B,)
-        prediction = self.models["unet"](self.noise_scheduler.add_noise(x0, noise, t), t, **condition).sample
+        denoiser = self.models[self.ema_model]
+        prediction = denoiser(self.noise_scheduler.add_noise(x0, noise, t), t, **condition).sample
         return F.mse_loss(prediction.float(), diffusion_target(self.noise_scheduler, x0, noise, t).float())
 
     @torch.no_grad()
@@ -90,7 +91,7 @@ class DiffusionObjective(EMAObjective):
         return self._with_ema_weights(lambda: self._evaluate(loader, accelerator))
 
     def _evaluate(self, loader, accelerator):
-        unet, sched = self.models["unet"], self.noise_scheduler
+        unet, sched = self.models[self.ema_model], self.noise_scheduler
         steps = sched.config.num_train_timesteps
         g = torch.Generator(device=accelerator.device).manual_seed(EVAL_SEED + accelerator.process_index)
         sums, counts = torch.zeros(T_BUCKETS, dtype=torch.float64), torch.zeros(T_BUCKETS, dtype=torch.float64)
@@ -99,7 +100,7 @@ class DiffusionObjective(EMAObjective):
             noise = torch.randn(x0.shape, generator=g, device=x0.device)
             t = torch.randint(0, steps, (len(x0),), generator=g, device=x0.device)  # (B,)
             prediction = unet(sched.add_noise(x0, noise, t), t, **condition).sample.float()
-            per_image = (prediction - diffusion_target(sched, x0, noise, t).float()).pow(2).mean(dim=(1, 2, 3))  # (B,)
+            per_image = (prediction - diffusion_target(sched, x0, noise, t).float()).pow(2).flatten(1).mean(1)  # (B,)
             per_image, t = accelerator.gather_for_metrics((per_image, t))
             bucket = (t * T_BUCKETS // steps).cpu()
             sums.index_add_(0, bucket, per_image.double().cpu())

@@ -1,0 +1,237 @@
+"""Objective of 3-D point-cloud diffusion: DDPM over point sets (Luo & Hu 2021, arXiv:2103.01458) on diffusers' parts.
+
+Only the network (`PointCloudDenoiser`, permutation-equivariant) and the data (the `point_sets` kind: sets of
+`num_points` points centred and scaled into the unit ball, the one normalization of training, metrics and samples)
+are new; the noise schedule, the EMA, the samplers and the loss are the image DDPM's (`DiffusionObjective`):
+
+    x0 = a point set (B, N, 3),  t ~ U{0..T-1},  x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise
+    loss = || eps(x_t, t, y) - noise ||^2                      (Ho et al. 2020, eq. 14)
+
+where y is the set's class with probability 1 - `--class_dropout` and "no class" otherwise, so that one model
+samples with a class, without one, and with classifier-free guidance (Ho & Salimans 2022). A dataset without
+labels trains an unconditional model. The saved pipeline samples with DPM-Solver++(2M), 50 steps; every sampler of
+`hf_genzoo.samplers` can be swapped in.
+
+Evaluation on the held-out split: the diffusion loss over fixed-seed (t, noise) pairs, overall and per range of t
+(as the image DDPM). The generation metrics of the papers (MMD, COV, 1-NNA with CD and EMD) need hundreds of
+samples: `genzoo evaluate --model DIR` and `benchmarks/pointcloud_diffusion.py` compute them.
+"""
+
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import extract_model_from_parallel
+
+from hf_genzoo.models.point_denoiser import PointCloudDenoiser
+from hf_genzoo.pipelines.point_cloud_diffusion import DEFAULT_NUM_POINTS, DEFAULT_STEPS, PointCloudDiffusionPipeline
+from hf_genzoo.samplers import DEFAULT_STEPS as SAMPLER_STEPS
+from hf_genzoo.samplers import SAMPLERS, make_scheduler, use_sampler
+
+from ..data import TensorData
+from ..errors import UserInputError
+from ..family import Family, SampleOption, Tiny, register_family
+from ..viz import point_cloud_figure, point_cloud_images
+from .config import TrainConfig
+from .diffusion import DiffusionObjective, noise_scheduler_for
+from .objective import build_model
+
+PICTURE_SEED, PICTURE_SETS = 0, 8  # the same starting noise in every picture, so pictures compare over training
+PICTURE_SAMPLER, PICTURE_STEPS = "dpmsolver++", 20
+FIGURE_SETS = 8  # sets drawn in 3-D (three views each) by `genzoo sample`
+
+
+class PointCloudDiffusionObjective(DiffusionObjective):
+    """Trains a `PointCloudDenoiser` as a DDPM over point sets with an EMA of its weights; see the module docstring."""
+
+    ema_model = "denoiser"
+    recipe = {
+        "dataset": "shapes3d",  # the embedded primitives and composites, 2,048 points each, labelled
+        "num_points": 512,  # training sets; it samples any N (2,048 in the benchmark): the network is per point
+        "batch_size": 32,
+        "learning_rate": 1e-3,  # PointNet-style MLPs train at Adam's default (Luo & Hu use 2e-3)
+        "lr_scheduler": "constant_with_warmup",
+        "lr_warmup_steps": 200,
+        "max_grad_norm": 1.0,  # as the image DDPM (Ho et al.)
+        "ema_max_decay": 0.999,  # an average over ~1,000 steps: CPU runs are a few thousand steps long
+        "epochs": 100,
+        "mixed_precision": "auto",  # bf16 where native: the network is matrix products
+    }
+
+    def __init__(self, cfg: TrainConfig, data: TensorData):
+        super().__init__(cfg, data)
+        if cfg.noise:
+            raise UserInputError(
+                f"a diffusion model makes its own noise; --noise is for denoising models ({cfg.noise})"
+            )
+        if not 0 <= cfg.class_dropout < 1:
+            raise UserInputError(f"--class_dropout must be in [0, 1), got {cfg.class_dropout}")
+        labelled = data.labels is not None
+        names = data.label_names if labelled else None
+        num_classes = (len(names) if names else int(data.labels.max()) + 1) if labelled else None
+        fixed = {"num_classes": num_classes, "label_names": list(names) if names else None}
+        self.denoiser = build_model(PointCloudDenoiser, cfg, **fixed)
+        self.noise_scheduler = noise_scheduler_for(cfg)
+        self.init_ema(self.denoiser, PointCloudDenoiser)
+        self.models = {"denoiser": self.denoiser}
+
+    @classmethod
+    def data_options(cls, cfg: TrainConfig) -> dict:
+        return {"num_points": cfg.num_points, "points_column": cfg.points_column, "label_column": cfg.label_column}
+
+    def augment(self, batch: dict) -> dict:
+        return batch  # the shapes come in every orientation already; a flip is no image flip here
+
+    def clean_and_condition(self, batch, sample):
+        x0 = batch["points"].float()  # (B, N, 3) in the unit ball
+        if self.denoiser.config.num_classes is None:
+            return x0, {}
+        labels = batch["labels"].long()  # (B,)
+        if sample and self.cfg.class_dropout > 0:
+            drop = torch.rand(len(labels), device=labels.device) < self.cfg.class_dropout
+            labels = torch.where(drop, torch.full_like(labels, self.denoiser.null_class), labels)
+        return x0, {"class_labels": labels}
+
+    def losses(self, batch, step):
+        yield "denoiser", self.diffusion_loss(batch)
+
+    @torch.no_grad()
+    def picture(self, batch) -> torch.Tensor:
+        """Held-out sets over EMA samples of their classes, drawn from fixed noise (each set seen from one angle)."""
+        real = batch["points"][:PICTURE_SETS].float().cpu()  # (n, N, 3)
+        labels = batch["labels"][: len(real)].cpu() if self.denoiser.config.num_classes is not None else None
+        fake = self._with_ema_weights(lambda: self._samples(len(real), real.shape[1], labels))
+        return torch.stack([point_cloud_images(real), point_cloud_images(fake)])  # (2, n, 3, H, W)
+
+    def _samples(self, n: int, num_points: int, labels) -> torch.Tensor:
+        denoiser = extract_model_from_parallel(self.models["denoiser"])
+        scheduler = make_scheduler(PICTURE_SAMPLER, self.noise_scheduler.config)
+        pipe = PointCloudDiffusionPipeline(denoiser=denoiser, scheduler=scheduler)
+        pipe.set_progress_bar_config(disable=True)
+        g = torch.Generator().manual_seed(PICTURE_SEED)
+        out = pipe(num_points, n, labels, generator=g, num_inference_steps=PICTURE_STEPS, output_type="pt")
+        return out.points.float().cpu()
+
+    def pipeline(self, accelerator: Accelerator) -> PointCloudDiffusionPipeline:
+        """The EMA weights with DPM-Solver++(2M) on the training noise schedule."""
+        denoiser = self.ema_copy(accelerator.unwrap_model(self.models["denoiser"]))
+        return PointCloudDiffusionPipeline.from_training(denoiser, self.noise_scheduler)
+
+    def card_info(self):
+        c = self.denoiser.config
+        classes = f", conditional on {c.num_classes} classes" if c.num_classes else ", unconditional"
+        return {
+            "tags": ["point-cloud", "3d", "diffusion", self.name],
+            "description": f"PointCloudDenoiser (width {c.hidden_dim}, {c.num_blocks} blocks{classes}), DDPM",
+            "main_metric": "loss",
+            "hyperparameters": ("num_points", "ddpm_num_steps", "ddpm_beta_schedule", "ema_max_decay", "class_dropout"),
+        }
+
+
+def sample(
+    pipe: PointCloudDiffusionPipeline,
+    batch_size: int,
+    generator,
+    scheduler: str | None = None,
+    steps: int | None = None,
+    num_points: int | None = None,
+    class_label: str | None = None,
+    guidance_scale: float | None = None,
+) -> torch.Tensor:
+    """Point sets `(B, N, 3)` from a saved model: its own sampler (DPM-Solver++, 50 steps) or `scheduler` swapped in,
+    for `steps` steps (default: the sampler's usual number); `class_label` a class name or id."""
+    if scheduler:
+        use_sampler(pipe, scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    label = int(class_label) if isinstance(class_label, str) and class_label.isdigit() else class_label
+    out = pipe(
+        num_points or DEFAULT_NUM_POINTS,
+        batch_size,
+        label,
+        guidance_scale=1.0 if guidance_scale is None else guidance_scale,
+        generator=generator,
+        num_inference_steps=steps or (SAMPLER_STEPS[scheduler] if scheduler else DEFAULT_STEPS),
+        output_type="pt",
+    )
+    return out.points
+
+
+def nfe(pipe, scheduler=None, steps=None, num_points=None, class_label=None, guidance_scale=None) -> int:
+    steps = steps or (SAMPLER_STEPS[scheduler] if scheduler else DEFAULT_STEPS)
+    guided = class_label is not None and guidance_scale not in (None, 1.0)
+    return steps * (2 if guided else 1)
+
+
+def export(samples: torch.Tensor, output: Path) -> list[Path]:
+    """`genzoo sample`'s files beside its grid `output`: each set as `<stem>_<i>.ply` and the first sets in 3-D,
+    three views each, as `<stem>_views.png`."""
+    from ..data.point_files import write_ply
+
+    points = samples.float().cpu().numpy()  # (B, N, 3)
+    folder, stem = output.parent, output.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [write_ply(cloud, folder / f"{stem}_{i:04d}.ply") for i, cloud in enumerate(points)]
+    titles = [f"sample {i}" for i in range(min(len(points), FIGURE_SETS))]
+    return [point_cloud_figure(points[:FIGURE_SETS], folder / f"{stem}_views.png", titles=titles), *paths]
+
+
+@torch.no_grad()
+def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Accelerator, noise) -> dict:
+    """`genzoo evaluate`: as many samples as the held-out split has sets (of the same classes, for a conditional
+    model), scored against it with the papers' protocol (`hf_genzoo.metrics.point_cloud_metrics`)."""
+    from ..metrics.points import point_cloud_metrics
+
+    if noise:
+        raise UserInputError("--noise is for denoising models; a point-cloud diffusion model is scored on its samples")
+    batches = list(loader)
+    reference = torch.cat([b["points"].float().cpu() for b in batches])  # (M, N, 3)
+    labels = torch.cat([b["labels"].cpu() for b in batches]) if "labels" in batches[0] else None
+    pipe.to(accelerator.device)
+    pipe.set_progress_bar_config(disable=True)
+    conditional = pipe.denoiser.config.num_classes is not None
+    g = torch.Generator().manual_seed(0)
+    generated = []
+    batch = loader.batch_size or 32
+    for i in range(0, len(reference), batch):
+        chosen = labels[i : i + batch] if conditional and labels is not None else None
+        n = len(reference[i : i + batch])
+        generated.append(pipe(reference.shape[1], n, chosen, generator=g, output_type="pt").points.float().cpu())
+    metrics = point_cloud_metrics(torch.cat(generated), reference, emd_points=256)
+    return {**metrics, "sets": len(reference), "num_points": int(reference.shape[1])}
+
+
+register_family(
+    Family(
+        "pointcloud_diffusion",
+        PointCloudDiffusionObjective,
+        PointCloudDiffusionPipeline,
+        Tiny("hidden_dim=16,num_blocks=1,embed_dim=16", steps=20, dataset="shapes3d"),
+        models=(PointCloudDenoiser,),
+        data_kind="point_sets",
+        data_options=lambda pipe: {"num_points": DEFAULT_NUM_POINTS},
+        pipeline_tag="other",
+        card_template="pointcloud_diffusion",
+        sample=sample,
+        sample_options={
+            "scheduler": SampleOption(
+                str, "the sampler, only the scheduler swapped (default: the saved one)", tuple(SAMPLERS)
+            ),
+            "steps": SampleOption(
+                int, f"sampling steps (default: the saved sampler {DEFAULT_STEPS}; ddpm 1000, ddim 50)"
+            ),
+            "num_points": SampleOption(int, f"points per sampled set (default: {DEFAULT_NUM_POINTS})"),
+            "class_label": SampleOption(str, "the class of every sample, a name or an id (default: none)"),
+            "guidance_scale": SampleOption(float, "classifier-free guidance weight with --class_label (default: 1)"),
+        },
+        to_images=point_cloud_images,
+        export=export,
+        nfe=nfe,
+        evaluate=evaluate_pipeline,
+    )
+)
+
+
+def class_names(pipe: PointCloudDiffusionPipeline) -> list[str]:
+    """The classes a conditional model knows, by name (ids as strings where it has no names)."""
+    c = pipe.denoiser.config
+    return list(c.label_names or map(str, range(c.num_classes or 0)))
