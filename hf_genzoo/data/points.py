@@ -77,6 +77,17 @@ def _records(dataset, column: str):
                 yield row.as_py()  # points of another length, or nulls: `as_points` says which
 
 
+def unit_ball(points):
+    """The one normalization of point sets (data, samples, metrics): each set `(..., N, 3)` (numpy or torch) centred
+    on its mean and scaled so that its farthest point lies on the unit sphere."""
+    if isinstance(points, np.ndarray):
+        centred = points - points.mean(-2, keepdims=True)
+        radius = np.linalg.norm(centred, axis=-1).max(-1, keepdims=True)  # (..., 1)
+        return centred / np.maximum(radius, 1e-8)[..., None]
+    centred = points - points.mean(-2, keepdim=True)
+    return centred / centred.norm(dim=-1).amax(-1, keepdim=True).clamp_min(1e-8)[..., None]
+
+
 def tensorize(src: Source, folder: Path, options: dict, bad_files: BadFiles) -> dict:
     col, n = src.other_columns["points"], options["num_points"]
     out = np.lib.format.open_memmap(folder / "points.npy", mode="w+", dtype=np.float32, shape=(len(src.dataset), n, 3))
@@ -90,8 +101,7 @@ def tensorize(src: Source, folder: Path, options: dict, bad_files: BadFiles) -> 
         rng = np.random.default_rng([0, i])  # the same subset of this set every time
         points = points[rng.choice(len(points), n, replace=len(points) < n)]  # (n, 3)
         if options["normalize"]:
-            points = points - points.mean(0)
-            points = points / max(float(np.linalg.norm(points, axis=1).max()), 1e-8)
+            points = unit_ball(points)
         out[len(keep)] = points
         keep.append(i)
     bad_files.check("point set")

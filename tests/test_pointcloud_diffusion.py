@@ -1,0 +1,192 @@
+"""Point-cloud diffusion: the equivariant denoiser, the pipeline with every sampler, the family through the one loop,
+`genzoo sample`'s `.ply` and 3-D views, `genzoo evaluate`'s protocol metrics. The shared pipeline checks run on it
+in test_pipelines.py."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, Sequence, Value
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from hf_genzoo import PointCloudDenoiser, PointCloudDiffusionPipeline
+from hf_genzoo.cli import main
+from hf_genzoo.data.point_files import read_ply
+from hf_genzoo.errors import UserInputError
+from hf_genzoo.hub.loading import load_pipeline
+from hf_genzoo.samplers import SAMPLERS, use_sampler
+
+from .conftest import randomize_parameters
+
+
+def denoiser(num_classes=None, **kw):
+    names = None if num_classes is None else [f"c{i}" for i in range(num_classes)]
+    model = PointCloudDenoiser(hidden_dim=16, num_blocks=2, embed_dim=16, num_classes=num_classes, label_names=names)
+    return randomize_parameters(model, scale=0.2).eval()
+
+
+def pipeline(num_classes=None, scheduler=None):
+    return PointCloudDiffusionPipeline(denoiser(num_classes), scheduler or DDPMScheduler(num_train_timesteps=1000))
+
+
+def test_the_denoiser_is_permutation_equivariant_for_any_number_of_points():
+    model = denoiser(num_classes=3)
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 7, 300):
+        x = torch.randn(2, n, 3, generator=g)
+        t, y = torch.tensor([5, 700]), torch.tensor([0, 2])
+        perm = torch.randperm(n, generator=g)
+        out = model(x, t, class_labels=y).sample  # (2, n, 3)
+        assert out.shape == (2, n, 3)
+        torch.testing.assert_close(model(x[:, perm], t, class_labels=y).sample, out[:, perm], rtol=1e-5, atol=1e-6)
+    # ... and it is told the set, the timestep and the class: changing any one changes every point's prediction
+    x = torch.randn(1, 50, 3, generator=g)
+    base = model(x, 10, class_labels=torch.tensor([1])).sample
+    other_set = model(torch.cat([x[:, :49], x[:, 49:] * 3], 1), 10, class_labels=torch.tensor([1])).sample
+    assert (other_set[:, :49] - base[:, :49]).abs().amax() > 1e-4  # a point moved: the others' context moved
+    assert (model(x, 900, class_labels=torch.tensor([1])).sample - base).abs().amax() > 1e-4
+    assert (model(x, 10, class_labels=torch.tensor([2])).sample - base).abs().amax() > 1e-4
+    torch.testing.assert_close(model(x, 10).sample, model(x, 10, class_labels=torch.tensor([3])).sample)  # no class
+
+
+def test_the_untrained_output_layer_is_zero_and_bad_shapes_are_clear_errors():
+    model = PointCloudDenoiser(hidden_dim=8, num_blocks=1, embed_dim=8)
+    assert model(torch.randn(2, 5, 3), 3).sample.abs().max() == 0  # predicts no noise before training
+    with pytest.raises(UserInputError, match=r"\(B, N, 3\)"):
+        model(torch.randn(2, 5, 2), 3)
+    with pytest.raises(UserInputError, match="unconditional"):
+        model(torch.randn(2, 5, 3), 3, class_labels=torch.tensor([0, 1]))
+    with pytest.raises(UserInputError, match="embed_dim"):
+        PointCloudDenoiser(embed_dim=7)
+
+
+def test_the_pipeline_is_a_short_loop_over_the_schedulers_steps():
+    """The pipeline's DDIM sampling equals the loop written out with diffusers' scheduler and the network."""
+    pipe = pipeline(scheduler=DDIMScheduler(num_train_timesteps=1000))
+    out = pipe(num_points=40, batch_size=2, generator=torch.Generator().manual_seed(0), num_inference_steps=6)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((2, 40, 3), generator=g)
+    scheduler = DDIMScheduler(num_train_timesteps=1000)
+    scheduler.set_timesteps(6)
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            x = scheduler.step(pipe.denoiser(x, t).sample, t, x).prev_sample
+    assert isinstance(out.points, np.ndarray) and out.points.shape == (2, 40, 3)
+    np.testing.assert_allclose(out.points, x.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
+def test_every_sampler_swaps_in_and_samples_any_number_of_points(sampler):
+    pipe = use_sampler(pipeline(), sampler)
+    for n in (17, 2048):
+        points = pipe(num_points=n, batch_size=2, generator=torch.Generator().manual_seed(0), num_inference_steps=4)
+        assert points.points.shape == (2, n, 3) and np.isfinite(points.points).all()
+
+
+def test_class_labels_by_name_or_id_and_classifier_free_guidance():
+    pipe = pipeline(num_classes=3)
+    kw = dict(num_points=30, batch_size=2, num_inference_steps=3, output_type="pt")
+    by_name = pipe(class_label="c2", generator=torch.Generator().manual_seed(0), **kw).points
+    by_id = pipe(class_label=[2, 2], generator=torch.Generator().manual_seed(0), **kw).points
+    torch.testing.assert_close(by_name, by_id)
+    other = pipe(class_label=0, generator=torch.Generator().manual_seed(0), **kw).points
+    assert not torch.allclose(by_name, other)
+    # guidance 1 is the conditional model alone; guidance w combines the conditional and the unconditional predictions
+    guided_1 = pipe(class_label=2, guidance_scale=1.0, generator=torch.Generator().manual_seed(0), **kw).points
+    torch.testing.assert_close(guided_1, by_name)
+    x, t = torch.randn(2, 30, 3), torch.tensor(500)
+    cond = pipe.denoiser(x, t, class_labels=torch.tensor([2, 2])).sample
+    uncond = pipe.denoiser(x, t).sample
+    combined = pipe.denoiser(torch.cat([x, x]), t, class_labels=torch.tensor([2, 2, 3, 3])).sample
+    torch.testing.assert_close(combined, torch.cat([cond, uncond]), rtol=1e-5, atol=1e-6)  # one batch, both halves
+    guided = pipe(class_label=2, guidance_scale=3.0, generator=torch.Generator().manual_seed(0), **kw).points
+    assert not torch.allclose(guided, by_name)
+    with pytest.raises(UserInputError, match="'mug' is not a class"):
+        pipe(class_label="mug", **kw)
+    with pytest.raises(UserInputError, match="out of range"):
+        pipe(class_label=5, **kw)
+    with pytest.raises(UserInputError, match="one per set"):
+        pipe(class_label=[0, 1, 2], **kw)
+    with pytest.raises(UserInputError, match="without classes"):
+        pipeline()(class_label=0, **kw)
+    with pytest.raises(UserInputError, match="output_type"):
+        pipe(output_type="pil", num_points=3)
+
+
+@pytest.fixture(scope="module")
+def spheres_and_cubes(tmp_path_factory):
+    """Two labelled classes of 64-point sets (a sphere's surface, a cube's corners-and-edges-free surface), parquet."""
+    folder = tmp_path_factory.mktemp("pc-data")
+    rng = np.random.default_rng(0)
+    features = Features({"points": Sequence(Sequence(Value("float32"))), "label": ClassLabel(names=["sphere", "cube"])})
+    for split, n in (("train", 96), ("test", 24)):
+        labels = np.arange(n) % 2
+        sphere = rng.normal(size=(n, 64, 3))
+        sphere /= np.linalg.norm(sphere, axis=-1, keepdims=True)
+        cube = rng.uniform(-1, 1, size=(n, 64, 3))
+        face = rng.integers(0, 3, size=(n, 64))
+        np.put_along_axis(cube, face[..., None], np.sign(rng.uniform(-1, 1, (n, 64, 1))), axis=-1)
+        sets = np.where(labels[:, None, None] == 0, sphere, cube).astype(np.float32)
+        Dataset.from_dict({"points": sets.tolist(), "label": labels.tolist()}, features=features).to_parquet(
+            str(folder / f"{split}.parquet")
+        )
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def trained(spheres_and_cubes, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pc-run") / "model"
+    main(
+        f"train pointcloud_diffusion --dataset {spheres_and_cubes} --num_points 64 --output_dir {out} "
+        "--max_steps 400 --batch_size 32 --report_to none --checkpointing_steps 0 --mixed_precision no "
+        "--eval_every_epochs 50 "
+        "--model_config hidden_dim=64,num_blocks=2,embed_dim=32 --ema_max_decay 0.99 --learning_rate 2e-3".split()
+    )
+    return out
+
+
+def test_the_one_loop_trains_it_and_its_samples_take_the_datas_place(trained):
+    pipe = load_pipeline(str(trained))
+    assert type(pipe) is PointCloudDiffusionPipeline and pipe.denoiser.config.label_names == ["sphere", "cube"]
+    metrics = json.loads((trained / "metrics.json").read_text())["metrics"]
+    assert metrics["loss"] < 0.5  # from 1 at the start (the zero output layer predicts no noise)
+    assert pipe.scheduler.config.thresholding and pipe.scheduler.config.sample_max_value == 1.0  # x0 clipped
+    noise = torch.randn(4, 256, 3, generator=torch.Generator().manual_seed(0))
+    for sampler in ("dpmsolver++", "ddim"):
+        use_sampler(pipe, sampler)
+        # sampled at 4x the training size; noise reaches radius ~3.5, the training sets lie in the unit ball
+        x = pipe(num_points=256, batch_size=4, class_label="sphere", latents=noise, output_type="pt").points
+        radius = (x - x.mean(1, keepdim=True)).norm(dim=-1)  # (4, 256)
+        assert x.mean(1).abs().max() < 0.3 and 0.6 < radius.amax(1).min() and radius.amax(1).max() < 2.0, sampler
+        assert radius.amax(1).max() < noise.norm(dim=-1).amax(1).min() / 2
+    assert "PointCloudDenoiser" in (trained / "README.md").read_text()
+
+
+def test_genzoo_sample_writes_ply_files_and_3d_views(trained, tmp_path, capsys):
+    out = tmp_path / "s" / "samples.png"
+    main(f"sample --model {trained} --num_images 3 --num_points 100 --steps 5 --output {out}".split())
+    text = capsys.readouterr().out
+    assert "3 samples (steps 5, num_points 100, 5 network evaluations)" in text
+    plys = sorted(out.parent.glob("samples_*.ply"))
+    assert [p.name for p in plys] == ["samples_0000.ply", "samples_0001.ply", "samples_0002.ply"]
+    points = read_ply(plys[0])
+    assert points.shape == (100, 3) and np.isfinite(points).all() and points.std() > 0.05
+    for png in (out, out.parent / "samples_views.png"):
+        from PIL import Image
+
+        picture = np.asarray(Image.open(png).convert("L"))
+        assert picture.std() > 5  # not a blank picture
+    main(f"sample --model {trained} --num_images 2 --num_points 50 --class_label cube --guidance_scale 2 "
+         f"--steps 4 --output {tmp_path / 'c.png'}".split())  # fmt: skip
+    assert "8 network evaluations" in capsys.readouterr().out  # guided: two predictions a step
+    with pytest.raises(SystemExit, match="'mug' is not a class"):
+        main(f"sample --model {trained} --num_images 1 --class_label mug --output {tmp_path / 'x.png'}".split())
+
+
+def test_genzoo_evaluate_scores_samples_with_the_papers_protocol(trained, spheres_and_cubes, tmp_path, capsys):
+    main(f"evaluate --model {trained} --dataset {spheres_and_cubes} --output {tmp_path / 'm.json'}".split())
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["sets"] == 24 and metrics["num_points"] == 2048
+    assert {"mmd_cd", "cov_cd", "1nna_cd", "mmd_emd", "cov_emd", "1nna_emd"} <= set(metrics)
+    assert 0 < metrics["cov_cd"] <= 1 and 0 <= metrics["1nna_cd"] <= 1 and metrics["mmd_cd"] > 0
