@@ -159,3 +159,17 @@ def test_audio_denoising_benchmark_quick_mode_writes_table_and_figure(tmp_path):
     assert rtf["fp32"]["rtf"] > 0 and rtf["bf16"]["rtf"] > 0
     assert raw["memory"]["peak_mib"] >= raw["memory"]["load_only_mib"] > 0
     assert out.with_suffix(".png").stat().st_size > 10_000  # the spectrogram figure
+
+
+def test_pointcloud_benchmark_quick_mode_writes_table_and_picture(tmp_path):
+    out = tmp_path / "pc.md"
+    _run("benchmarks/pointcloud_diffusion.py", "--quick", "--output", str(out))
+    table = out.read_text()
+    for row in ("training sets (floor)", "ours, dpmsolver++ 50", "ours, ddim 50", "Gaussian blobs (ceiling)"):
+        assert f"| {row} | " in table
+    raw = json.loads(out.with_suffix(".json").read_text())
+    rows = {r["row"]: r for r in raw["rows"]}
+    assert rows["Gaussian blobs (ceiling)"]["1nna_cd"] > 0.8  # blobs are told apart from shapes
+    assert rows["training sets (floor)"]["1nna_cd"] < rows["Gaussian blobs (ceiling)"]["1nna_cd"]
+    assert all(v > 0 for v in raw["seconds_per_sample"].values()) and len(raw["seconds_per_sample"]) == 3
+    assert out.with_suffix(".png").exists()

@@ -1,0 +1,187 @@
+"""Point-cloud diffusion on held-out `shapes3d`: the protocol of the point-cloud generation papers, a point classifier's
+verdict on class-conditional samples, and seconds per sample.
+
+    python benchmarks/pointcloud_diffusion.py --model DIR --classifier DIR --update_readme   # trained folders
+    python benchmarks/pointcloud_diffusion.py                 # trains both with their recipes first (CPU: ~20 min)
+    python benchmarks/pointcloud_diffusion.py --quick         # tiny models, a few sets: checks that it runs
+
+Quality (Achlioptas et al. 2018; Yang et al. 2019, PointFlow): `--num_sets` held-out sets (the same number of each
+class) are the reference; each row is as many sets, of the same classes, scored against it with
+`hf_genzoo.metrics.point_cloud_metrics`: MMD, COV and 1-NNA with the Chamfer distance (squared, mean per direction,
+summed over both directions) and the Earth Mover's distance (exact assignment, mean distance, on 256-point
+subsamples). Every set is centred and scaled into the unit ball (`unit_ball`), the data's one normalization. Rows:
+training sets against the test sets (the floor: what sets of the true distribution score), the model's class-
+conditional samples (2,048 points, DPM-Solver++ and DDIM, 50 steps), and Gaussian blobs (the ceiling). Target:
+1-NNA-CD at most 65% (50% is ideal).
+
+Classes: the point classifier (`genzoo train point_classifier`) names the class of each set; the share named as the
+class it was drawn for (target: at least 80% for the samples).
+
+Speed: seconds per 2,048-point sample at batch 1 (median of --repeats runs) with DPM-Solver++ 50, DDIM 50 and DDPM
+1,000 steps (one run).
+
+Writes benchmarks/results/pointcloud_diffusion.md (+ .json) and a picture of samples per class
+(pointcloud_diffusion.png); with --update_readme the table goes between `<!-- pointcloud_diffusion -->` markers.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from report import publish
+
+from hf_genzoo.data import load_data
+from hf_genzoo.data.points import unit_ball
+from hf_genzoo.hub.loading import load_pipeline
+from hf_genzoo.metrics.points import point_cloud_metrics
+from hf_genzoo.samplers import use_sampler
+from hf_genzoo.training import make_config, train
+from hf_genzoo.viz import point_cloud_images, save_grid
+
+HERE = Path(__file__).resolve().parent
+TARGET_1NNA_CD, TARGET_ACCURACY = 0.65, 0.80
+SAMPLERS = (("dpmsolver++", 50), ("ddim", 50))
+TIMED = (("dpmsolver++", 50), ("ddim", 50), ("ddpm", 1000))
+METRICS = ("mmd_cd", "cov_cd", "1nna_cd", "mmd_emd", "cov_emd", "1nna_emd")
+
+
+def balanced(data, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`per_class` sets of each class of `data` (drawn with `seed`): points `(n, N, 3)` and labels `(n,)`."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(data.labels)
+    chosen = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)])
+    return torch.from_numpy(np.array(data.arrays["points"][np.sort(chosen)])), torch.from_numpy(labels[np.sort(chosen)])
+
+
+def samples(pipe, labels: torch.Tensor, num_points: int, sampler: str, steps: int, batch: int, guidance: float):
+    """Class-conditional samples, one per label, normalized as the data are."""
+    use_sampler(pipe, sampler)
+    g, out = torch.Generator().manual_seed(0), []
+    for i in range(0, len(labels), batch):
+        chunk = labels[i : i + batch]
+        out.append(pipe(num_points, len(chunk), chunk, guidance, g, num_inference_steps=steps, output_type="pt").points)
+    return unit_ball(torch.cat(out).float())
+
+
+def seconds_per_sample(pipe, sampler: str, steps: int, num_points: int, repeats: int) -> float:
+    use_sampler(pipe, sampler)
+    times = []
+    for r in range(repeats):
+        t = time.perf_counter()
+        pipe(num_points, 1, 0, generator=torch.Generator().manual_seed(r), num_inference_steps=steps)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def trained(args, family: str, work: Path, **quick) -> str:
+    out = work / family
+    cfg = make_config(family, output_dir=str(out), report_to="none", checkpointing_steps=0, **quick)
+    train(cfg)
+    return str(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="a `genzoo train pointcloud_diffusion` folder (default: train one)")
+    parser.add_argument("--classifier", help="a `genzoo train point_classifier` folder (default: train one)")
+    parser.add_argument("--num_sets", type=int, default=200, help="reference sets, split evenly over the classes")
+    parser.add_argument("--num_points", type=int, default=2048, help="points per set (the papers': 2048)")
+    parser.add_argument("--emd_points", type=int, default=256, help="points per set for the exact EMD")
+    parser.add_argument("--guidance_scale", type=float, default=1.0, help="classifier-free guidance of the samples")
+    parser.add_argument("--batch_size", type=int, default=50, help="sets per pipeline call")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per fast sampler (median)")
+    parser.add_argument("--n_jobs", type=int, default=2, help="processes for the EMD assignments")
+    parser.add_argument("--work_dir", default=None, help="where models trained here go (default: a temporary folder)")
+    parser.add_argument("--output", default=str(HERE / "results" / "pointcloud_diffusion.md"))
+    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny models, 20 sets of 256 points: checks it runs")
+    args = parser.parse_args()
+    quick = {}
+    if args.quick:
+        args.num_sets, args.num_points, args.emd_points, args.repeats = 20, 256, 32, 1
+        quick = {"max_steps": 30, "num_points": 128, "batch_size": 16, "mixed_precision": "no"}
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="genzoo-pc-"))
+    tiny = {"pointcloud_diffusion": "hidden_dim=16,num_blocks=1,embed_dim=16", "point_classifier": "widths=(16, 32)"}
+    for flag, family in (("model", "pointcloud_diffusion"), ("classifier", "point_classifier")):
+        if getattr(args, flag) is None:
+            extra = {**quick, "model_config": tiny[family]} if args.quick else {}
+            setattr(args, flag, trained(args, family, work, **extra))
+    pipe, clf = load_pipeline(args.model), load_pipeline(args.classifier)
+    pipe.set_progress_bar_config(disable=True)
+    test = load_data("point_sets", "shapes3d", "test", num_points=args.num_points)
+    train_sets = load_data("point_sets", "shapes3d", "train", num_points=args.num_points)
+    names = test.label_names
+    per_class = max(1, args.num_sets // len(names))
+    reference, labels = balanced(test, per_class, seed=0)
+    rows = {"training sets (floor)": balanced(train_sets, per_class, seed=1)[0]}
+    for sampler, steps in SAMPLERS:
+        t = time.perf_counter()
+        rows[f"ours, {sampler} {steps}"] = samples(
+            pipe, labels, args.num_points, sampler, steps, args.batch_size, args.guidance_scale
+        )
+        print(f"sampled {len(labels)} sets with {sampler} {steps} in {time.perf_counter() - t:.0f} s", flush=True)
+    blobs = torch.randn(len(labels), args.num_points, 3, generator=torch.Generator().manual_seed(0))
+    rows["Gaussian blobs (ceiling)"] = unit_ball(blobs)
+    results = []
+    for name, sets in rows.items():
+        t = time.perf_counter()
+        scores = point_cloud_metrics(sets, reference, emd_points=args.emd_points, n_jobs=args.n_jobs)
+        predicted = torch.as_tensor(clf(sets, normalize=False).labels)
+        per = {names[c]: float((predicted[labels == c] == c).float().mean()) for c in range(len(names))}
+        results.append({"row": name, **scores, "accuracy": float((predicted == labels).float().mean()), "per": per})
+        print(f"{name}: {results[-1]} ({time.perf_counter() - t:.0f} s)", flush=True)
+    timed_points = args.num_points if args.quick else 2048
+    timing = {
+        f"{s} {k}": seconds_per_sample(pipe, s, k, timed_points, 1 if s == "ddpm" else args.repeats) for s, k in TIMED
+    }
+
+    # the picture: per class, a held-out set and samples of that class (DPM-Solver++ 50)
+    ours = rows[f"ours, {SAMPLERS[0][0]} {SAMPLERS[0][1]}"]
+    shown = min(per_class, 5)
+    grid = torch.stack(
+        [
+            point_cloud_images(torch.cat([reference[labels == c][:1], ours[labels == c][:shown]]), size=80)
+            for c in range(len(names))
+        ]
+    )  # (classes, 1 + shown, 3, H, W)
+    picture = save_grid(grid, Path(args.output).with_suffix(".png"))
+
+    c = pipe.denoiser.config
+    lines = [
+        f"shapes3d test: {len(reference)} sets ({per_class} per class, {len(names)} classes), {args.num_points} "
+        f"points, unit-ball normalized; EMD on {args.emd_points}-point subsamples; model: width {c.hidden_dim}, "
+        f"blocks {c.num_blocks}, guidance {args.guidance_scale}; classes named by `{Path(args.classifier).name}`",
+        "",
+        "| row | MMD-CD (x10^3) | COV-CD | 1-NNA-CD | MMD-EMD (x10^2) | COV-EMD | 1-NNA-EMD | "
+        "classified as its class |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['row']} | {r['mmd_cd'] * 1e3:.2f} | {r['cov_cd']:.1%} | {r['1nna_cd']:.1%} | "
+            f"{r['mmd_emd'] * 1e2:.2f} | {r['cov_emd']:.1%} | {r['1nna_emd']:.1%} | {r['accuracy']:.1%} |"
+        )
+    best = min((r for r in results if r["row"].startswith("ours")), key=lambda r: r["1nna_cd"])
+    worst_class = min(best["per"], key=best["per"].get)
+    lines += [
+        "",
+        "| seconds per 2,048-point sample (batch 1) | " + " | ".join(timing) + " |",
+        "|---|" + "---|" * len(timing),
+        "| " + Path(args.model).name + " | " + " | ".join(f"{v:.2f}" for v in timing.values()) + " |",
+        "",
+        f"Targets: 1-NNA-CD <= {TARGET_1NNA_CD:.0%}: best {best['row']} {best['1nna_cd']:.1%} "
+        f"({'met' if best['1nna_cd'] <= TARGET_1NNA_CD else 'missed'}); samples classified as their class >= "
+        f"{TARGET_ACCURACY:.0%}: {best['accuracy']:.1%} ({'met' if best['accuracy'] >= TARGET_ACCURACY else 'missed'};"
+        f" weakest class {worst_class} {best['per'][worst_class]:.0%}).",
+        "",
+        f"![per class: a held-out set, then samples of that class]({Path('benchmarks/results') / picture.name})",
+    ]
+    raw = {"rows": results, "seconds_per_sample": timing, "model": args.model, "classifier": args.classifier}
+    publish("\n".join(lines), raw, args.output, "pointcloud_diffusion" if args.update_readme else None)
+
+
+if __name__ == "__main__":
+    main()
