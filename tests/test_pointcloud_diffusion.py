@@ -190,3 +190,17 @@ def test_genzoo_evaluate_scores_samples_with_the_papers_protocol(trained, sphere
     assert metrics["sets"] == 24 and metrics["num_points"] == 2048
     assert {"mmd_cd", "cov_cd", "1nna_cd", "mmd_emd", "cov_emd", "1nna_emd"} <= set(metrics)
     assert 0 < metrics["cov_cd"] <= 1 and 0 <= metrics["1nna_cd"] <= 1 and metrics["mmd_cd"] > 0
+
+
+def test_genzoo_push_and_from_pretrained_by_repo_id(hub, hub_server, trained, capsys):
+    from huggingface_hub import hf_hub_download
+
+    main(["push", str(trained), "tester/pointcloud"])
+    assert "tester/pointcloud" in capsys.readouterr().out
+    card = open(hf_hub_download("tester/pointcloud", "README.md")).read()
+    assert "point-cloud" in card and 'PointCloudDiffusionPipeline.from_pretrained("tester/pointcloud")' in card
+    local, remote = load_pipeline(str(trained)), PointCloudDiffusionPipeline.from_pretrained("tester/pointcloud")
+    kw = dict(num_points=100, batch_size=2, class_label="cube", num_inference_steps=5)
+    a = local(generator=torch.Generator().manual_seed(0), **kw).points
+    b = remote(generator=torch.Generator().manual_seed(0), **kw).points
+    np.testing.assert_array_equal(a, b)
