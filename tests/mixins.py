@@ -98,14 +98,21 @@ class PipelineTesterMixin:
     def call(self, family, pipe, images, seed=0, **kwargs):
         """The pipeline's main call: sampling for a generative family, its images-in call for the others."""
         if family.generative:
-            steps = inspect.signature(pipe.__call__).parameters.get("num_inference_steps")
-            if steps is not None and steps.default is not None:  # a diffusion sampler of free step count: few steps
-                kwargs = {"num_inference_steps": 3, **kwargs}
-            kwargs = {**family.call_kwargs(self.batch_size), **kwargs}
-            return pipe(generator=torch.Generator().manual_seed(seed), **kwargs)
+            return pipe(
+                generator=torch.Generator().manual_seed(seed), **{**self.sampling_kwargs(family, pipe), **kwargs}
+            )
         if "output_type" not in inspect.signature(pipe.__call__).parameters:
             kwargs.pop("output_type", None)
         return pipe(images, **family.call_kwargs(len(images)), **kwargs)
+
+    def sampling_kwargs(self, family, pipe) -> dict:
+        """How a generative pipeline is asked for `batch_size` samples here: a diffusion sampler of free step count
+        takes few steps."""
+        kwargs = family.call_kwargs(self.batch_size)
+        steps = inspect.signature(pipe.__call__).parameters.get("num_inference_steps")
+        if steps is not None and steps.default is not None:
+            kwargs["num_inference_steps"] = 3
+        return kwargs
 
     def values(self, out) -> torch.Tensor:
         """The tensor an output holds: its images (or other samples), a classifier's probabilities, a CLIP's
@@ -174,7 +181,7 @@ class PipelineTesterMixin:
         drawn = self.values(self.call(family, pipe, images, seed=0, output_type="pt"))
         # the latents are drawn first; a sampler that draws more (a DDGAN's z and posterior noise at each step)
         # continues from the same generator
-        given = self.values(pipe(**family.call_kwargs(self.batch_size), latents=latents, generator=g, output_type="pt"))
+        given = self.values(pipe(**self.sampling_kwargs(family, pipe), latents=latents, generator=g, output_type="pt"))
         torch.testing.assert_close(given, drawn, rtol=0, atol=0)
         with pytest.raises(UserInputError, match=r"latents must have shape \(2, "):
             pipe(**family.call_kwargs(self.batch_size), latents=latents[:1], output_type="pt")
