@@ -210,7 +210,7 @@ def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Ac
         chosen = labels[i : i + batch] if conditional and labels is not None else None
         n = len(reference[i : i + batch])
         generated.append(pipe(reference.shape[1], n, chosen, generator=g, output_type="pt").points.float().cpu())
-    metrics = point_cloud_metrics(unit_ball(torch.cat(generated)), reference, emd_points=EMD_POINTS)
+    metrics = point_cloud_metrics(unit_ball(torch.cat(generated)), reference, emd_points=EMD_POINTS, progress=True)
     return {**metrics, "sets": len(reference), "num_points": int(reference.shape[1])}
 
 
