@@ -87,7 +87,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a `genzoo train pointcloud_diffusion` folder (default: train one)")
     parser.add_argument("--classifier", help="a `genzoo train point_classifier` folder (default: train one)")
-    parser.add_argument("--num_sets", type=int, default=200, help="reference sets, split evenly over the classes")
+    parser.add_argument("--num_sets", type=int, default=100, help="reference sets, split evenly over the classes")
     parser.add_argument("--num_points", type=int, default=2048, help="points per set (the papers': 2048)")
     parser.add_argument("--emd_points", type=int, default=256, help="points per set for the exact EMD")
     parser.add_argument("--guidance_scale", type=float, default=1.0, help="classifier-free guidance of the samples")
@@ -116,7 +116,8 @@ def main():
     names = test.label_names
     per_class = max(1, args.num_sets // len(names))
     reference, labels = balanced(test, per_class, seed=0)
-    rows = {"training sets (floor)": balanced(train_sets, per_class, seed=1)[0]}
+    floor, floor_labels = balanced(train_sets, per_class, seed=1)
+    rows = {"training sets (floor)": floor}
     for sampler, steps in SAMPLERS:
         t = time.perf_counter()
         rows[f"ours, {sampler} {steps}"] = samples(
@@ -129,9 +130,10 @@ def main():
     for name, sets in rows.items():
         t = time.perf_counter()
         scores = point_cloud_metrics(sets, reference, emd_points=args.emd_points, n_jobs=args.n_jobs)
+        truth = floor_labels if sets is floor else labels  # the classes each row's sets are of
         predicted = torch.as_tensor(clf(sets, normalize=False).labels)
-        per = {names[c]: float((predicted[labels == c] == c).float().mean()) for c in range(len(names))}
-        results.append({"row": name, **scores, "accuracy": float((predicted == labels).float().mean()), "per": per})
+        per = {names[c]: float((predicted[truth == c] == c).float().mean()) for c in range(len(names))}
+        results.append({"row": name, **scores, "accuracy": float((predicted == truth).float().mean()), "per": per})
         print(f"{name}: {results[-1]} ({time.perf_counter() - t:.0f} s)", flush=True)
     timed_points = args.num_points if args.quick else 2048
     timing = {
