@@ -11,18 +11,14 @@ class, optional `train/` and `test/` folders. `write_ply` / `read_ply` export an
 binary little-endian PLY with a float32 `x, y, z` vertex element (`plyfile`), which MeshLab, Open3D and Blender open.
 """
 
-import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset, Features, ReadInstruction, Value
 from plyfile import PlyData, PlyElement, PlyParseError
 
-from ..errors import UserInputError
-from .sources import Source
+from .sources import Source, load_file_folder
 
 SUFFIXES = (".ply", ".off", ".obj", ".stl", ".npy", ".xyz", ".txt")  # meshes, then point files; a .ply is either
 
@@ -176,27 +172,5 @@ def read_ply(path: str | os.PathLike) -> np.ndarray:
 def load_pointfolder_split(directory: str, split: str) -> Source:
     """A folder of point and mesh files (`SUFFIXES`), one sub-folder per class, optional `train/` and `test/`
     folders, as a dataset of file paths (`path`) and class ids (`label`), like `audiofolder:`; the `point_sets` kind
-    reads the files. The cache token covers the files' sizes and modification times, so an edited file is read again."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise UserInputError(f"pointfolder:{directory}: no such folder")
-    folders = {s: root / s for s in ("train", "validation", "test") if (root / s).is_dir()} or {"train": root}
-    files = {s: sorted(p for p in d.rglob("*") if p.suffix.lower() in SUFFIXES) for s, d in folders.items()}
-    if not any(files.values()):
-        raise UserInputError(f"pointfolder:{directory} holds no point or mesh files ({', '.join(SUFFIXES)})")
-    class_of = {p: p.relative_to(folders[s]).parts[0] for s, fs in files.items() for p in fs if p.parent != folders[s]}
-    classes = sorted(set(class_of.values()))
-    try:
-        chosen = ReadInstruction.from_spec(split).to_absolute({s: len(fs) for s, fs in files.items()})
-    except (ValueError, AssertionError) as err:
-        raise UserInputError(f"pointfolder:{directory} has the splits {list(files)}, not {split!r} ({err})") from None
-    paths = [p for part in chosen for p in files[part.splitname][part.from_ : part.to]]
-    rows = {"path": [str(p) for p in paths]}
-    features = {"path": Value("string")}
-    if classes:
-        rows["label"] = [classes.index(class_of[p]) if p in class_of else -1 for p in paths]
-        features["label"] = ClassLabel(names=classes)
-    stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
-    token = "pointfolder-" + hashlib.sha1(json.dumps(stamp).encode()).hexdigest()
-    dataset = Dataset.from_dict(rows, features=Features(features))
-    return Source(dataset, None, "label" if classes else None, token, classes or None, {"points": "path"})
+    reads the files."""
+    return load_file_folder("pointfolder", directory, split, SUFFIXES, "path", {"points": "path"})

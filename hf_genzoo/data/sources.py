@@ -146,29 +146,40 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 def load_audiofolder_split(directory: str, split: str) -> Source:
     """A folder of audio files, one sub-folder per class, optional `train/` and `test/` folders, as a dataset of
     file paths (`audio`) and class ids (`label`). `datasets`' own audiofolder decodes through torchcodec, which has
-    no build for every torch; here the audio kind decodes the files itself. The cache token covers the files' sizes
-    and modification times, so an edited file is read again."""
+    no build for every torch; here the audio kind decodes the files itself."""
+    return load_file_folder("audiofolder", directory, split, AUDIO_SUFFIXES, "audio", {"audio": "audio"})
+
+
+def load_file_folder(
+    prefix: str, directory: str, split: str, suffixes: tuple, column: str, other_columns: dict
+) -> Source:
+    """A folder of files with `suffixes`, one sub-folder per class, optional `train/`, `validation/` and `test/`
+    folders, as a dataset of file paths (`column`) and class ids (`label`), for a data kind that reads the files
+    itself (`audiofolder:`, `pointfolder:`). The cache token covers the files' sizes and modification times, so an
+    edited file is read again."""
     root = Path(directory)
     if not root.is_dir():
-        raise UserInputError(f"audiofolder:{directory}: no such folder")
+        raise UserInputError(f"{prefix}:{directory}: no such folder")
     folders = {s: root / s for s in ("train", "validation", "test") if (root / s).is_dir()} or {"train": root}
-    files = {s: sorted(p for p in d.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) for s, d in folders.items()}
+    files = {s: sorted(p for p in d.rglob("*") if p.suffix.lower() in suffixes) for s, d in folders.items()}
+    if not any(files.values()):
+        raise UserInputError(f"{prefix}:{directory} holds no files of the kinds {', '.join(suffixes)}")
     class_of = {p: p.relative_to(folders[s]).parts[0] for s, fs in files.items() for p in fs if p.parent != folders[s]}
     classes = sorted(set(class_of.values()))
     try:
         chosen = ReadInstruction.from_spec(split).to_absolute({s: len(fs) for s, fs in files.items()})
     except (ValueError, AssertionError) as err:
-        raise UserInputError(f"audiofolder:{directory} has the splits {list(files)}, not {split!r} ({err})") from None
+        raise UserInputError(f"{prefix}:{directory} has the splits {list(files)}, not {split!r} ({err})") from None
     paths = [p for part in chosen for p in files[part.splitname][part.from_ : part.to]]
-    rows = {"audio": [str(p) for p in paths]}
-    features = {"audio": Value("string")}
+    rows = {column: [str(p) for p in paths]}
+    features = {column: Value("string")}
     if classes:
         rows["label"] = [classes.index(class_of[p]) if p in class_of else -1 for p in paths]
         features["label"] = ClassLabel(names=classes)
     stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
-    token = "audiofolder-" + hashlib.sha1(json.dumps(stamp).encode()).hexdigest()
+    token = f"{prefix}-" + hashlib.sha1(json.dumps(stamp).encode()).hexdigest()
     dataset = Dataset.from_dict(rows, features=Features(features))
-    return Source(dataset, None, "label" if classes else None, token, classes or None, {"audio": "audio"})
+    return Source(dataset, None, "label" if classes else None, token, classes or None, other_columns)
 
 
 def _load_split(path: str, split: str, kwargs: dict) -> Dataset:

@@ -97,14 +97,17 @@ class ClassifierObjective(Objective):
         }
 
 
-def evaluate_pipeline(pipe: ClassifierPipeline, loader, accelerator: Accelerator, noise: str | None) -> dict:
-    """`genzoo evaluate`: a saved classifier's accuracy on the held-out images."""
+def evaluate_pipeline(
+    pipe: ClassifierPipeline, loader, accelerator: Accelerator, noise: str | None, inputs: str = "pixel_values"
+) -> dict:
+    """`genzoo evaluate`: a saved classifier's accuracy on the held-out examples (the batch key `inputs`: images, or
+    a point classifier's `points`)."""
     if noise:
-        raise UserInputError("`genzoo evaluate --noise` is for autoencoders; a classifier is evaluated on clean images")
+        raise UserInputError("`genzoo evaluate --noise` is for autoencoders; a classifier is evaluated on clean inputs")
     pipe.to(accelerator.device)
     right = total = 0
     for batch in loader:
-        labels = pipe(batch["pixel_values"]).labels.cpu()
+        labels = pipe(batch[inputs]).labels.cpu()
         right, total = right + int((labels == batch["labels"].cpu()).sum()), total + len(labels)
     return {"accuracy": right / total}
 

@@ -23,6 +23,7 @@ from ..errors import UserInputError
 from ..family import Family, Tiny, register_family
 from ..viz import point_cloud_images
 from .classifier import LABEL_SMOOTHING
+from .classifier import evaluate_pipeline as evaluate_accuracy
 from .config import TrainConfig
 from .objective import Objective, build_model
 
@@ -124,14 +125,7 @@ class PointClassifierObjective(Objective):
 
 def evaluate_pipeline(pipe: PointClassifierPipeline, loader, accelerator: Accelerator, noise: str | None) -> dict:
     """`genzoo evaluate`: a saved point classifier's accuracy on the held-out sets."""
-    if noise:
-        raise UserInputError("`genzoo evaluate --noise` is for autoencoders; a classifier is evaluated on clean sets")
-    pipe.to(accelerator.device)
-    right = total = 0
-    for batch in loader:
-        labels = pipe(batch["points"]).labels.cpu()
-        right, total = right + int((labels == batch["labels"].cpu()).sum()), total + len(labels)
-    return {"accuracy": right / total}
+    return evaluate_accuracy(pipe, loader, accelerator, noise, inputs="points")
 
 
 def example_points(pipe: PointClassifierPipeline, n: int, generator=None) -> torch.Tensor:
