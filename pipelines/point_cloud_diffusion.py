@@ -17,9 +17,9 @@ from .pipeline_base import GenzooPipeline
 DEFAULT_NUM_POINTS = 2048  # the size the point-cloud generation papers evaluate at (Achlioptas et al. 2018)
 DEFAULT_STEPS = 50
 # DPM-Solver++ steps from its estimate x0 = (x_t - sigma_t eps) / alpha_t; at the start of a linear schedule alpha_t is
-# 0.006, so an error of 0.1 in eps puts x0 15 units away, and without a bound the sampler diverges (measured: points
-# 40-190 units out). Clipping x0 to [-1, 1] (diffusers' thresholding at sample_max_value 1) bounds it as DDPM's and
-# DDIM's clip_sample do.
+# 0.006, so an error of 0.1 in eps puts x0 15 units away, and without a bound the sampler diverges (points more than
+# 5 units out: tests/test_pointcloud_diffusion.py). Clipping x0 to [-1, 1] (diffusers' thresholding at
+# sample_max_value 1) bounds it as DDPM's and DDIM's clip_sample do.
 X0_CLIP = {"thresholding": True, "sample_max_value": 1.0}
 
 
