@@ -99,6 +99,8 @@ class Family:
         trilemma_targets (`tuple`, *optional*): `hf_genzoo.trilemma.Target`s the benchmark checks for its rows.
         features (`bool`, *optional*, defaults to `False`): its pipeline embeds images (`features(images)`) in the
             space where the sample-quality metrics measure every other family.
+        app (`tuple`, *optional*): the panels of its tab in `genzoo app` (`hf_genzoo.app.panels`: samples,
+            reconstruction, interpolation, latent walk, ...), in order; empty: a tab that says it has none.
         inputs (`Callable`, *optional*): `(pipe, n, generator)` -> `n` inputs of a non-generative family's main use,
             as `transform` and the pipeline take them (tests and speed benchmarks); default: random images of the
             size `data_options` gives.
@@ -128,6 +130,7 @@ class Family:
     trilemma_targets: tuple = ()
     features: bool = False
     inputs: Callable | None = None
+    app: tuple = ()
 
     @property
     def template(self) -> str:

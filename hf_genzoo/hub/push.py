@@ -31,6 +31,23 @@ class PushError(RuntimeError):
     """The Hub refused or failed an upload; the message says what failed and that nothing local changed."""
 
 
+HUB_FAILURES = (HfHubHTTPError, ValueError, RuntimeError)  # a failed LFS upload comes as a RuntimeError
+
+
+def hub_api(token: str | None = None) -> HfApi:
+    """huggingface_hub's client with the user's token; a `UserInputError`, before any request, when there is none."""
+    if token is None and get_token() is None:
+        raise UserInputError("pushing needs a Hub token: set HF_TOKEN or run `hf auth login`")
+    return HfApi(token=token)
+
+
+def push_failed(what: str, step: str, err: Exception, retry: str) -> PushError:
+    """The `PushError` for a push of `what` that failed at `step`: the Hub's answer and the command that retries."""
+    return PushError(
+        f"pushing {what} failed while {step}: {err}\nNothing local was changed; run `{retry}` to try again."
+    )
+
+
 def files_to_push(output_dir: str | Path) -> list[Path]:
     """The files of `output_dir` that make the pipeline and its card (README.md is rendered separately)."""
     out = Path(output_dir)
@@ -73,9 +90,7 @@ def push_to_hub(
     files = files_to_push(out)
     extra = portable_files(out) if portable else {}  # path in repo -> bytes; replaces model_index.json
     card_for_repo(out, repo_id)  # fails here, before any request, if the folder cannot make a card
-    if token is None and get_token() is None:
-        raise UserInputError("pushing needs a Hub token: set HF_TOKEN or run `hf auth login`")
-    api = HfApi(token=token)
+    api = hub_api(token)
     step = "creating the repo"
     try:
         url = api.create_repo(repo_id, private=private, exist_ok=True)
@@ -101,8 +116,5 @@ def push_to_hub(
             revision=revision,
             commit_message=commit_message or f"Upload {family} trained with hf_genzoo",
         )
-    except (HfHubHTTPError, ValueError, RuntimeError) as err:  # a failed LFS upload comes as a RuntimeError
-        raise PushError(
-            f"pushing {out} to {repo_id} failed while {step}: {err}\n"
-            f"Nothing local was changed; run `genzoo push {out} {repo_id}` to try again."
-        ) from err
+    except HUB_FAILURES as err:
+        raise push_failed(f"{out} to {repo_id}", step, err, f"genzoo push {out} {repo_id}") from err

@@ -17,6 +17,7 @@ from accelerate import Accelerator
 from hf_genzoo.models.audio_denoiser import AudioDenoisingAE
 from hf_genzoo.pipelines.audio_denoiser import AudioDenoisingPipeline
 
+from ..app.panels import AudioDenoise
 from ..data import TensorData
 from ..data.audio_noise import DEFAULT_NOISE, NoiseMix, parse_noise_mix
 from ..errors import UserInputError
@@ -181,5 +182,6 @@ register_family(
         transform=denoise,
         evaluate=evaluate_pipeline,
         inputs=example_waves,
+        app=(AudioDenoise(),),
     )
 )

@@ -14,6 +14,7 @@ from accelerate import Accelerator
 from hf_genzoo.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 from hf_genzoo.pipelines import AutoencoderPipeline
 
+from ..app.panels import Reconstruction
 from ..data import Corruption, TensorData, parse_corruption, to_unit_range
 from ..errors import UserInputError
 from ..family import Family, Tiny, register_family
@@ -145,6 +146,7 @@ AUTOENCODER = dict(
     card_template="autoencoder",
     transform=reconstruct,
     evaluate=evaluate_pipeline,
+    app=(Reconstruction(),),
 )
 register_family(Family("mlp_autoencoder", MLPAutoencoderObjective, tiny=Tiny("hidden_dim=32"), **AUTOENCODER))
 register_family(

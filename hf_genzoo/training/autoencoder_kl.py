@@ -26,6 +26,7 @@ from hf_genzoo.models.autoencoder_kl import TINY_KL, autoencoder_kl_for_images
 from hf_genzoo.models.unet import as_model_config
 from hf_genzoo.pipelines.autoencoder_kl import AutoencoderKLPipeline
 
+from ..app.panels import Reconstruction
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
 from ..family import Family, Tiny, register_family
@@ -156,5 +157,6 @@ register_family(
         pipeline_tag="image-to-image",
         transform=lambda pipe, images: pipe.reconstruct(images, output_type="pt").images,
         evaluate=evaluate_pipeline,
+        app=(Reconstruction(),),
     )
 )

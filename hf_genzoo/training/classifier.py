@@ -12,6 +12,7 @@ from accelerate import Accelerator
 from hf_genzoo.models.classifier import ImageClassifier
 from hf_genzoo.pipelines.classifier import ClassifierPipeline
 
+from ..app.panels import Classify
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
 from ..family import Family, Tiny, register_family
@@ -123,5 +124,6 @@ register_family(
         transform=lambda pipe, images: pipe(images).labels,
         evaluate=evaluate_pipeline,
         features=True,
+        app=(Classify(),),
     )
 )

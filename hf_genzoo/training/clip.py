@@ -21,6 +21,7 @@ from transformers import CLIPTokenizer
 from hf_genzoo.models.clip import save_clip_tokenizer, small_clip, train_clip_tokenizer
 from hf_genzoo.pipelines.clip import CLIPPipeline
 
+from ..app.panels import TextImageMatch
 from ..data import TensorData, load_data, to_unit_range
 from ..data.captions import HELD_OUT_TEMPLATES, decode_captions
 from ..errors import UserInputError
@@ -169,5 +170,6 @@ register_family(
         call_arguments=lambda n: {"texts": ["a picture"] * n},
         transform=lambda pipe, images: pipe.encode_images(images),
         evaluate=evaluate_pipeline,
+        app=(TextImageMatch(),),
     )
 )

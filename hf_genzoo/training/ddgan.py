@@ -34,6 +34,7 @@ from diffusers import DDPMScheduler
 from hf_genzoo.models.ddgan import DDGANDiscriminator, DDGANGenerator
 from hf_genzoo.pipelines.ddgan import DDGANPipeline
 
+from ..app.panels import LatentWalk, Samples
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
 from ..family import Family, Tiny, draw, register_family
@@ -278,6 +279,7 @@ register_family(
         models=(DDGANGenerator, DDGANDiscriminator),
         sample=draw,
         nfe=lambda pipe: pipe.num_timesteps,
+        app=(Samples(), LatentWalk()),
         trilemma_rows=trilemma_rows,
         trilemma_variants={"ddgan-T2": {"num_timesteps": 2}, "ddgan-T4": {"num_timesteps": 4}},
         trilemma_targets=(

@@ -31,6 +31,7 @@ from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 from hf_genzoo.models.unet import TINY_UNET, as_model_config, unet_for_images
 from hf_genzoo.samplers import DEFAULT_STEPS, SAMPLERS, make_scheduler, use_sampler
 
+from ..app.panels import Samples
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
 from ..family import Family, SampleOption, Tiny, register_family
@@ -223,6 +224,7 @@ register_family(
         },
         nfe=lambda pipe, scheduler=None, steps=None: steps or DEFAULT_STEPS[scheduler or "ddpm"],
         trilemma_rows=trilemma_rows,
+        app=(Samples(defaults={"scheduler": "dpmsolver++", "steps": 20}, batch=4),),
         trilemma_targets=(Target("ddpm/sde-dpmsolver++-20", "ddpm/ddpm-1000", max_fd_ratio=1.15, max_time_ratio=0.03),),
     )
 )

@@ -13,6 +13,7 @@ from accelerate import Accelerator
 from hf_genzoo.models.flow import Flow
 from hf_genzoo.pipelines.flow import FlowPipeline
 
+from ..app.panels import Likelihood, Samples
 from ..data import TensorData
 from ..errors import UserInputError
 from ..family import Family, SampleOption, Tiny, draw, register_family
@@ -100,5 +101,6 @@ register_family(
         sample=draw,
         sample_options={"temperature": SampleOption(float, "scale of the prior's standard deviation (default: 1.0)")},
         trilemma_rows=trilemma_rows,
+        app=(Samples(defaults={"temperature": 0.8}), Likelihood()),
     )
 )

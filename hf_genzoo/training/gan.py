@@ -17,6 +17,7 @@ from accelerate import Accelerator
 from hf_genzoo.models.gan import Discriminator, Generator
 from hf_genzoo.pipelines.gan import GANPipeline
 
+from ..app.panels import LatentWalk, Samples
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
 from ..family import Family, Tiny, draw, register_family
@@ -169,6 +170,7 @@ register_family(
         Tiny("block_out_channels=(8, 16),latent_dim=8"),
         models=(Generator, Discriminator),
         sample=draw,
+        app=(Samples(), LatentWalk()),
         trilemma_rows=lambda pipe, context: [Row("gan", sampled(pipe), 1)],
     )
 )

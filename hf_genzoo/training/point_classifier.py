@@ -18,6 +18,7 @@ from accelerate import Accelerator
 from hf_genzoo.models.point_classifier import PointClassifier
 from hf_genzoo.pipelines.point_classifier import PointClassifierPipeline
 
+from ..app.panels import Classify
 from ..data import TensorData
 from ..errors import UserInputError
 from ..family import Family, Tiny, register_family
@@ -146,5 +147,6 @@ register_family(
         transform=lambda pipe, points: pipe(points).labels,
         evaluate=evaluate_pipeline,
         inputs=example_points,
+        app=(Classify(inputs="points"),),
     )
 )

@@ -33,6 +33,7 @@ from hf_genzoo.pipelines.point_cloud_diffusion import (
 from hf_genzoo.samplers import DEFAULT_STEPS as SAMPLER_STEPS
 from hf_genzoo.samplers import SAMPLERS, make_scheduler, use_sampler
 
+from ..app.panels import Samples
 from ..data import TensorData
 from ..errors import UserInputError
 from ..family import Family, SampleOption, Tiny, register_family
@@ -240,6 +241,7 @@ register_family(
         },
         to_images=point_cloud_images,
         export=export,
+        app=(Samples(defaults={"steps": 25}, batch=2, views_3d=2),),
         nfe=nfe,
         evaluate=evaluate_pipeline,
     )

@@ -34,6 +34,7 @@ from hf_genzoo.models.clip import text_encoder_of
 from hf_genzoo.models.unet import TINY_LATENT_UNET, as_model_config, unet_for_latents
 from hf_genzoo.samplers import DEFAULT_STEPS, SAMPLERS, make_scheduler, use_sampler
 
+from ..app.panels import TextToImage
 from ..data import TensorData, to_unit_range
 from ..data.captions import HELD_OUT_TEMPLATES, decode_captions, load_tokenizer
 from ..data.latents import load_vae
@@ -335,5 +336,6 @@ register_family(
         ),
         score_samples=prompt_scores,
         trilemma_rows=trilemma_rows,
+        app=(TextToImage(),),
     )
 )

@@ -32,6 +32,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from hf_genzoo.models.vae import VAE
 from hf_genzoo.pipelines.vae import VAEPipeline
 
+from ..app.panels import Interpolation, Samples
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
 from ..family import Family, Tiny, draw, register_family
@@ -165,6 +166,7 @@ register_family(
         models=(VAE,),
         sample=draw,
         evaluate=evaluate_pipeline,
+        app=(Samples(), Interpolation()),
         trilemma_rows=trilemma_rows,
     )
 )
