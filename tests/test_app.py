@@ -135,8 +135,27 @@ def test_genzoo_app_help_and_errors(capsys):
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
     """A tiny model of every family, one that cannot be loaded, and the trilemma benchmark's results."""
+    from hf_genzoo.compat import reset_accelerate_state
+    from hf_genzoo.training import make_config, train
+
     root = tmp_path_factory.mktemp("zoo")
     train_tiny_zoo(root, log=lambda *a: None)
+    tiny = families()["mlp_autoencoder"].tiny  # a second model in one family's tab: a denoising autoencoder
+    cfg = make_config(
+        "mlp_autoencoder",
+        dataset="digits",
+        model_config=tiny.model_config,
+        max_steps=tiny.steps,
+        noise="gaussian:0.3",
+        output_dir=str(root / "denoising"),
+        report_to="none",
+        checkpointing_steps=0,
+        mixed_precision="no",
+    )
+    try:
+        train(cfg)
+    finally:
+        reset_accelerate_state()
     broken = root / "broken"
     shutil.copytree(root / "vae", broken)
     for weights in broken.rglob("*.safetensors"):
@@ -176,9 +195,10 @@ def page(served):
 
 @pytest.fixture(scope="module")
 def models(zoo):
-    """The zoo's models loaded here, by family: the reference outputs are computed with them."""
+    """The zoo's models loaded here, by name (a family's own is named after it): the reference outputs are computed
+    with them."""
     loaded = load_models(discover_models(zoo), log=lambda *a: None)
-    return {m.family.name: m for m in loaded if m.ok}
+    return {m.name: m for m in loaded if m.ok}
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +268,13 @@ def _check(panel, model, out, inputs):
     elif kind == "Reconstruction":
         x = P.as_model_image(P.open_image(str(inputs["image"])), pipe)
         _same_images(out["seen"], x)
+        if model.train_config.get("noise"):  # a denoising model: the corrupted input (seed 0) and what it makes of it
+            from hf_genzoo.data import parse_corruption
+
+            x = parse_corruption(model.train_config["noise"])(x, _generator(0))
+            _same_images(out["noisy"], x)
+        else:
+            assert "noisy" not in out
         _same_images(out["output"], pipe.reconstruct(x, output_type="pt").images)
         assert out["pca"][0].size[0] > 200 and _array(out["pca"][0]).std() > 0
         assert "mean squared error" in out["info"]
@@ -307,15 +334,54 @@ def _check(panel, model, out, inputs):
 
 
 @needs_browser
-@pytest.mark.parametrize("family", sorted(families()))
-def test_each_family_tab_shows_its_models_real_output(page, models, inputs, family):
-    model = models[family]
+@pytest.mark.parametrize("name", [*sorted(families()), "denoising"])
+def test_each_family_tab_shows_its_models_real_output(page, models, inputs, name):
+    model = models[name]
     browser.open_model(page, model)
     for panel in model.family.app:
         out = browser.exercise(page, model, panel, inputs)
         _check(panel, model, out, inputs)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{family}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@needs_browser
+def test_long_sampling_shows_its_progress_in_the_page(page, models):
+    model = next(
+        m for m in models.values() if "scheduler" in m.family.sample_options and m.family.data_kind == "images"
+    )
+    browser.open_model(page, model)
+    option = f"#{model.slug}-option-"
+    page.locator(f"{option}scheduler input").click()
+    page.locator("ul[role=listbox] li:text-is('ddpm')").click()
+    page.locator(f"{option}steps input").fill("1000")
+    before = browser.text(page, f"{model.slug}-sample-info")
+    page.locator(f"#{model.slug}-sample").click()
+    tracker, seen = page.locator(f"#{model.slug}-samples [data-testid=status-tracker]"), []
+    for _ in range(200):
+        found = re.search(r"(\d+)/1000 steps", tracker.inner_text())
+        if found:
+            seen.append(int(found.group(1)))
+        if len(seen) >= 3 or browser.text(page, f"{model.slug}-sample-info") != before:
+            break
+        page.wait_for_timeout(100)
+    assert len(seen) >= 2 and 0 < max(seen) < 1000 and seen == sorted(seen), seen  # the denoising steps, counting up
+    page.wait_for_function(
+        f"() => document.querySelector('#{model.slug}-sample-info').innerText.includes('samples in')"
+    )
+    page.locator(f"{option}scheduler input").click()
+    page.locator("ul[role=listbox] li:text-is('dpmsolver++')").click()
+    page.locator(f"{option}steps input").fill("20")
+
+
+def test_a_hub_repo_id_is_loaded_with_its_training_config(hub, models):
+    from hf_genzoo.hub.push import push_to_hub
+
+    push_to_hub(models["vae"].source, "tester/app-vae")
+    model = load_app_model("from-hub", "tester/app-vae")
+    assert model.ok and model.family.name == "vae" and model.train_config["dataset"] == "digits"
+    x = model.pipe(batch_size=2, generator=_generator(3), output_type="pt").images
+    torch.testing.assert_close(x, models["vae"].pipe(batch_size=2, generator=_generator(3), output_type="pt").images)
 
 
 @needs_browser
@@ -326,7 +392,7 @@ def test_bad_inputs_give_a_readable_error_and_the_next_request_works(page, model
     PIL.Image.new("L", (10_000, 10_000), 128).save(huge)
     empty = tmp_path / "silence.wav"
     empty.write_bytes(b"")
-    image_model = next(m for m in models.values() if any(isinstance(p, P.Reconstruction) for p in m.family.app))
+    image_model = models["conv_autoencoder"]
     slug = image_model.slug
     browser.open_model(page, image_model)
     for bad, message in ((fake, "notes.png is not an image file"), (huge, "10,000 x 10,000 pixels")):

@@ -173,3 +173,37 @@ def test_pointcloud_benchmark_quick_mode_writes_table_and_picture(tmp_path):
     assert rows["training sets (floor)"]["1nna_cd"] < rows["Gaussian blobs (ceiling)"]["1nna_cd"]
     assert all(v > 0 for v in raw["seconds_per_sample"].values()) and len(raw["seconds_per_sample"]) == 3
     assert out.with_suffix(".png").exists()
+
+
+def test_app_benchmark_quick_mode_times_every_panel_and_screenshots_every_tab(tmp_path):
+    pytest.importorskip("gradio")
+    from hf_genzoo.app.browser import chromium_path
+
+    from .hub_server import pick_free_port
+
+    if chromium_path() is None:
+        pytest.skip("no chromium: apt-get install chromium")
+    out = tmp_path / "app.md"
+    work, port = str(tmp_path / "zoo"), str(pick_free_port())
+    _run(
+        "benchmarks/app.py",
+        "--quick",
+        "--families",
+        "vae,pointcloud_diffusion",
+        "--work_dir",
+        work,
+        "--output",
+        str(out),
+        "--port",
+        port,
+    )
+    table = out.read_text()
+    assert "From `genzoo app` to the first page served: **" in table
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert {(r["tab"], r["panel"]) for r in raw["rows"]} == {
+        ("vae", "Samples"),
+        ("vae", "Interpolation"),
+        ("pointcloud_diffusion", "Samples"),
+    }
+    assert all(r["median_s"] > 0 and len(r["times_s"]) == 2 for r in raw["rows"]) and raw["first_page_s"][0] > 1
+    assert {p.name for p in (tmp_path / "app").iterdir()} == {"vae.png", "pointcloud_diffusion.png"}

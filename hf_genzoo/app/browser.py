@@ -155,7 +155,9 @@ def plot_points(page, element: str) -> list:
 
 
 def text(page, element: str) -> str:
-    return page.locator(f"#{element}").inner_text()
+    """The text `#element` shows (a Markdown's own text, without its status tracker's)."""
+    shown = page.locator(f"#{element} [data-testid=markdown]")
+    return (shown if shown.count() else page.locator(f"#{element}")).first.inner_text()
 
 
 def upload(page, element: str, path: str | os.PathLike) -> None:

@@ -119,15 +119,19 @@ def _family(pipe, train_config: dict):
     return named if named is not None and isinstance(pipe, named.pipeline) else family_of(pipe)
 
 
-def _family_by_index(source: str):
-    """The family a saved pipeline's `model_index.json` names, without loading it; `None` when that cannot be told."""
+def peek_family(source: str):
+    """The family of a saved pipeline without loading it: the one its `train_config.json` names, else the one whose
+    pipeline class its `model_index.json` records; `None` when neither tells."""
     from ..family import families
     from ..hub.loading import pipeline_class_name
 
+    named = families().get(_train_config(source)[0].get("model", ""))
     try:
         name = pipeline_class_name(source)
-    except Exception:  # noqa: BLE001 - it is only a better place for the error
-        return None
+    except Exception:  # noqa: BLE001 - it only tells where to show the model
+        return named
+    if named is not None and named.pipeline.__name__ == name:
+        return named
     return next((f for f in families().values() if f.pipeline.__name__ == name), None)
 
 
@@ -150,5 +154,5 @@ def load_app_model(name: str, source: str, device: str | None = None) -> AppMode
         last = traceback.format_exception_only(type(err), err)[-1].strip()
         model.error = f"{source} could not be loaded: {last}"
     if model.error:
-        model.family = _family_by_index(source)
+        model.family = peek_family(source)
     return model

@@ -237,15 +237,15 @@ class Panel:
         raise NotImplementedError
 
 
-def _option_component(name: str, option, default):
+def _option_component(name: str, option, default, elem_id: str):
     """The input of one of a family's sample options (`Family.sample_options`); left empty, the family's default."""
     import gradio as gr
 
     if option.choices:
         choices = [("as saved", "")] + [(c, c) for c in option.choices]
-        return gr.Dropdown(choices, value=default or "", label=name, info=option.help)
+        return gr.Dropdown(choices, value=default or "", label=name, info=option.help, elem_id=elem_id)
     value = "" if default is None else str(default)
-    return gr.Textbox(value=value, placeholder="default", label=name, info=option.help, max_lines=1)
+    return gr.Textbox(value=value, placeholder="default", label=name, info=option.help, max_lines=1, elem_id=elem_id)
 
 
 def _option_value(name: str, option, value):
@@ -288,7 +288,10 @@ class Samples(Panel):
             with gr.Column(scale=1):
                 count = gr.Number(value=self.batch, precision=0, label="samples", minimum=1, maximum=MAX_BATCH)
                 seed = seed_box()
-                inputs = [_option_component(k, o, self.defaults.get(k)) for k, o in options.items()]
+                inputs = [
+                    _option_component(k, o, self.defaults.get(k), f"{model.slug}-option-{k}")
+                    for k, o in options.items()
+                ]
                 button = gr.Button("Sample", variant="primary", elem_id=f"{model.slug}-sample")
             with gr.Column(scale=3):
                 gallery = gr.Gallery(
@@ -304,9 +307,10 @@ class Samples(Panel):
                     outputs.append(files)
 
         @user_errors
-        def run(n, seed_value, *values, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - gradio's idiom
-            n, g = batch_count(n), generator(seed_value)
-            given = {k: _option_value(k, o, v) for (k, o), v in zip(options.items(), values, strict=True)}
+        def run(values: dict, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - gradio's idiom
+            # a set of inputs comes as one {component: value} dict (the options vary by family)
+            n, g = batch_count(values[count]), generator(values[seed])
+            given = {k: _option_value(k, o, values[c]) for (k, o), c in zip(options.items(), inputs, strict=True)}
             given = {k: v for k, v in given.items() if v is not None}
             with model.lock, progress_bars_on(pipe):
                 start = time.perf_counter()
@@ -321,7 +325,7 @@ class Samples(Panel):
                 result.append([str(p) for p in family.export(samples, folder / "samples.png")])
             return result
 
-        button.click(run, [count, seed, *inputs], outputs, concurrency_id=model.slug)
+        button.click(run, {count, seed, *inputs}, outputs, concurrency_id=model.slug)
 
 
 def point_views(points):

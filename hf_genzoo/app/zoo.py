@@ -1,31 +1,49 @@
-"""A tiny zoo: one model of every registered family, trained for seconds at its `Tiny` configuration, as
-`genzoo train` would save it. What the app's browser tests and its benchmark serve; the models are not useful, the
-code paths are real."""
+"""A zoo: one model of every registered family, saved as `genzoo train` saves it, for the app's browser tests and its
+benchmark.
+
+- `size="tiny"`: each family's `Tiny` configuration on its tiny dataset, trained for seconds (the tests): the models
+  are not useful, the code paths are real.
+- `size="recipe"`: each family's recipe (the model `genzoo train FAMILY` builds), on Fashion-MNIST for the image
+  families, trained for `steps` steps: the networks have their real size, so the app's request times are the ones a
+  trained model of that recipe has (the outputs are not good unless `steps` is large).
+"""
 
 import time
 from pathlib import Path
 
 from ..compat import reset_accelerate_state
 
+IMAGE_KINDS = ("images", "captioned_images", "captioned_latents")
 
-def train_tiny_zoo(folder: str | Path, families: list[str] | None = None, log=print) -> dict[str, str]:
-    """Train (or keep, when already saved) a tiny model of each family in `families` (default: all) under
+
+def train_zoo(
+    folder: str | Path, families: list[str] | None = None, size: str = "tiny", steps: int | None = None, log=print
+) -> dict[str, str]:
+    """Train (or keep, when already saved) a model of each family in `families` (default: all) under
     `folder/<family>`; returns family name -> folder."""
     from ..family import families as registered
     from ..training import make_config, train
 
+    if size not in ("tiny", "recipe"):
+        raise ValueError(f"size is 'tiny' or 'recipe', got {size!r}")
     known = registered()
     out = {}
     for name in families or list(known):
         family, target = known[name], Path(folder) / name
         if not (target / "model_index.json").exists():
-            start = time.perf_counter()
-            tiny = family.tiny
+            start, tiny = time.perf_counter(), family.tiny
+            if size == "tiny":
+                settings = {
+                    "dataset": tiny.dataset,
+                    "model_config": tiny.model_config,
+                    "max_steps": steps or tiny.steps,
+                }
+            else:
+                dataset = "fashion_mnist" if family.data_kind in IMAGE_KINDS else tiny.dataset
+                settings = {"dataset": dataset, "max_steps": steps or 20}
             cfg = make_config(
                 name,
-                dataset=tiny.dataset,
-                model_config=tiny.model_config,
-                max_steps=tiny.steps,
+                **settings,
                 batch_size=16,
                 output_dir=str(target),
                 report_to="none",
@@ -36,6 +54,11 @@ def train_tiny_zoo(folder: str | Path, families: list[str] | None = None, log=pr
                 train(cfg)
             finally:
                 reset_accelerate_state()
-            log(f"tiny zoo: {name} trained in {time.perf_counter() - start:.1f} s")
+            log(f"zoo: {name} ({size}) trained in {time.perf_counter() - start:.1f} s")
         out[name] = str(target)
     return out
+
+
+def train_tiny_zoo(folder: str | Path, families: list[str] | None = None, log=print) -> dict[str, str]:
+    """`train_zoo` at the tiny size."""
+    return train_zoo(folder, families, "tiny", log=log)
