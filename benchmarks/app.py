@@ -80,10 +80,12 @@ def what(panel, model) -> str:
     if kind == "TextToImage":
         d = panel.defaults
         return f"{panel.batch} images ({d['scheduler']} {d['steps']} steps, guidance {d['guidance_scale']:g})"
+    if kind in ("Interpolation", "LatentWalk"):
+        return (
+            f"two images encoded, {panel.frames + 1} decodings" if kind == "Interpolation" else f"{panel.frames} frames"
+        )
     return {
         "Reconstruction": "one image: reconstruction, code on the PCA map",
-        "Interpolation": f"two images encoded, {panel.frames + 1} decodings",
-        "LatentWalk": f"{panel.frames} frames",
         "Likelihood": "bits/dim of one image",
         "AudioDenoise": "one clip denoised, spectrograms",
         "Classify": "one input classified",
@@ -108,7 +110,7 @@ def main():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-    from hf_genzoo.app import browser, load_models
+    from hf_genzoo.app import browser, find_trilemma, load_models
     from hf_genzoo.app.models import discover_models
     from hf_genzoo.app.zoo import train_zoo
     from hf_genzoo.trilemma import device_name
@@ -166,6 +168,10 @@ def main():
                     )
                     print(f"{model.name} / {panel.title}: first {times[0]:.2f} s, median {rows[-1]['median_s']:.2f} s")
                 page.screenshot(path=str(shots / f"{model.name.replace('/', '-')}.png"), full_page=True)
+            if find_trilemma(models_dir):
+                browser.open_tab(page, "Compare")
+                page.wait_for_selector("#trilemma-plot img")
+                page.screenshot(path=str(shots / "compare.png"), full_page=True)
     finally:
         stop(process)
 

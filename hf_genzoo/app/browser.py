@@ -96,20 +96,31 @@ def dismiss_errors(page) -> None:
     page.wait_for_function("() => document.querySelectorAll('.toast-body').length === 0", timeout=10_000)
 
 
+# Watches the status tracker of an output: `busy` once it shows work, `done` when it hides again after that (a
+# MutationObserver sees every class change, so a request faster than a frame is not missed).
+_WATCH = """(selector) => {
+    const tracker = document.querySelector(selector);
+    window.__genzoo = {busy: false, done: false};
+    if (!tracker) return false;
+    const seen = () => {
+        const hidden = tracker.classList.contains('hide');
+        if (!hidden) window.__genzoo.busy = true;
+        else if (window.__genzoo.busy) window.__genzoo.done = true;
+    };
+    new MutationObserver(seen).observe(tracker, {attributes: true, attributeFilter: ['class']});
+    return true;
+}"""
+_OVER = "() => window.__genzoo.done || document.querySelectorAll('.toast-body').length > 0"
+
+
 def press(page, button: str, output: str, timeout: float = 300.0) -> float:
-    """Click `#button`, wait until the request it starts is over (the status tracker of `#output` shows work, then
+    """Click `#button` and wait until the request it starts is over (the status tracker of `#output` shows work, then
     hides; or an error toast appears); returns the seconds from the click."""
-    tracker = f"#{output} [data-testid=status-tracker]"
-    busy = f"() => {{ const t = document.querySelector('{tracker}'); return !!t && !t.classList.contains('hide'); }}"
-    over = (
-        f"() => {{ const t = document.querySelector('{tracker}'); "
-        "return document.querySelectorAll('.toast-body').length > 0 || (!!t && t.classList.contains('hide')); }"
-    )
+    if not page.evaluate(_WATCH, f"#{output} [data-testid=status-tracker]"):
+        raise RuntimeError(f"#{output} has no status tracker")
     start = time.perf_counter()
     page.locator(f"#{button}").click()
-    with contextlib.suppress(Exception):  # a request faster than a frame may never be seen busy
-        page.wait_for_function(busy, polling="raf", timeout=3000)
-    page.wait_for_function(over, timeout=timeout * 1000)
+    page.wait_for_function(_OVER, timeout=timeout * 1000, polling="raf")
     return time.perf_counter() - start
 
 
@@ -248,8 +259,7 @@ def _audio(page, slug, panel, files):
 
 def _classify(page, slug, panel, files):
     if panel.inputs == "points":
-        page.locator(f"#{slug}-classify-points input[type=file]").first.set_input_files(str(files["points"]))
-        page.wait_for_load_state("networkidle")
+        upload(page, f"{slug}-classify-points", files["points"])
     else:
         upload(page, f"{slug}-classify-input", files["image"])
     seconds = press(page, f"{slug}-classify", f"{slug}-classes")

@@ -29,6 +29,7 @@ MAX_IMAGE_PIXELS = 4096 * 4096  # an upload above this is refused before it is d
 MAX_BATCH = 32  # samples per request: the app runs on a CPU
 MAX_PROMPT_CHARS = 1000
 MAX_AUDIO_SECONDS = 120.0
+GALLERY_HEIGHT = 260  # pixels: a row of thumbnails and the label (more rows scroll); "auto" keeps a tall empty box
 DISPLAY_SIDE = 128  # small images are shown enlarged (nearest neighbour, by a whole factor) to at least this side
 EXAMPLES = 8  # test images offered as examples under an image input
 
@@ -154,7 +155,11 @@ def batch_count(n, most: int = MAX_BATCH) -> int:
 
 def timing(n: int, seconds: float, what: str = "sample") -> str:
     plural = what if n == 1 else f"{what}s"
-    return f"{n} {plural} in {seconds:.2f} s ({seconds / max(n, 1):.3f} s per {what})"
+    return f"{n} {plural} in {_duration(seconds)} ({_duration(seconds / max(n, 1))} per {what})"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
 
 
 @contextlib.contextmanager
@@ -237,10 +242,15 @@ class Panel:
         raise NotImplementedError
 
 
-def _option_component(name: str, option, default, elem_id: str):
-    """The input of one of a family's sample options (`Family.sample_options`); left empty, the family's default."""
+def _option_component(name: str, option, default, elem_id: str, slider: tuple | None = None):
+    """The input of one of a family's sample options (`Family.sample_options`): a slider over `slider` (low, high,
+    step), a menu of its choices, or a text box (left empty: the family's default)."""
     import gradio as gr
 
+    if slider is not None:
+        low, high, step = slider
+        value = low if default is None else default
+        return gr.Slider(low, high, value=value, step=step, label=name, info=option.help, elem_id=elem_id)
     if option.choices:
         choices = [("as saved", "")] + [(c, c) for c in option.choices]
         return gr.Dropdown(choices, value=default or "", label=name, info=option.help, elem_id=elem_id)
@@ -270,6 +280,7 @@ class Samples(Panel):
         defaults (`dict`): the app's values for sample options (a fast sampler and few steps on a CPU).
         batch (`int`): how many samples a request asks for by default.
         exclude (`tuple`): sample options another panel offers instead.
+        sliders (`dict`): sample options given with a slider, name -> (low, high, step).
         views_3d (`int`): how many of the samples are drawn as interactive 3-D point views (point sets `(B, N, 3)`).
     """
 
@@ -277,6 +288,7 @@ class Samples(Panel):
     defaults: dict = field(default_factory=dict)
     batch: int = 8
     exclude: tuple = ()
+    sliders: dict = field(default_factory=dict)
     views_3d: int = 0
 
     def build(self, model) -> None:
@@ -289,13 +301,13 @@ class Samples(Panel):
                 count = gr.Number(value=self.batch, precision=0, label="samples", minimum=1, maximum=MAX_BATCH)
                 seed = seed_box()
                 inputs = [
-                    _option_component(k, o, self.defaults.get(k), f"{model.slug}-option-{k}")
+                    _option_component(k, o, self.defaults.get(k), f"{model.slug}-option-{k}", self.sliders.get(k))
                     for k, o in options.items()
                 ]
                 button = gr.Button("Sample", variant="primary", elem_id=f"{model.slug}-sample")
             with gr.Column(scale=3):
                 gallery = gr.Gallery(
-                    format="png", label="samples", columns=8, height="auto", elem_id=f"{model.slug}-samples"
+                    format="png", label="samples", columns=8, height=GALLERY_HEIGHT, elem_id=f"{model.slug}-samples"
                 )
                 info = gr.Markdown(elem_id=f"{model.slug}-sample-info")
                 outputs = [gallery, info]
@@ -479,7 +491,11 @@ class Interpolation(Panel):
                 button = gr.Button("Interpolate", variant="primary", elem_id=f"{model.slug}-interpolate")
                 middle = gr.Image(format="png", label="decoded at the slider", elem_id=f"{model.slug}-interp-output")
         path_view = gr.Gallery(
-            format="png", label="the path", columns=self.frames, height="auto", elem_id=f"{model.slug}-interp-path"
+            format="png",
+            label="the path",
+            columns=self.frames,
+            height=GALLERY_HEIGHT,
+            elem_id=f"{model.slug}-interp-path",
         )
         examples = image_examples(model)
         if len(examples) >= 2:
@@ -534,7 +550,11 @@ class LatentWalk(Panel):
                 button = gr.Button("Walk", variant="primary", elem_id=f"{model.slug}-walk")
             with gr.Column(scale=3):
                 walk = gr.Gallery(
-                    format="png", label="walk", columns=self.frames, height="auto", elem_id=f"{model.slug}-walk-frames"
+                    format="png",
+                    label="walk",
+                    columns=self.frames,
+                    height=GALLERY_HEIGHT,
+                    elem_id=f"{model.slug}-walk-frames",
                 )
                 info = gr.Markdown(elem_id=f"{model.slug}-walk-info")
 
@@ -615,7 +635,7 @@ class TextToImage(Panel):
                 button = gr.Button("Generate", variant="primary", elem_id=f"{model.slug}-generate")
             with gr.Column(scale=3):
                 gallery = gr.Gallery(
-                    format="png", label="images", columns=4, height="auto", elem_id=f"{model.slug}-t2i-images"
+                    format="png", label="images", columns=4, height=GALLERY_HEIGHT, elem_id=f"{model.slug}-t2i-images"
                 )
                 info = gr.Markdown(elem_id=f"{model.slug}-t2i-info")
 

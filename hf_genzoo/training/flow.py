@@ -101,6 +101,6 @@ register_family(
         sample=draw,
         sample_options={"temperature": SampleOption(float, "scale of the prior's standard deviation (default: 1.0)")},
         trilemma_rows=trilemma_rows,
-        app=(Samples(defaults={"temperature": 0.8}), Likelihood()),
+        app=(Samples(defaults={"temperature": 0.8}, sliders={"temperature": (0.0, 1.5, 0.05)}), Likelihood()),
     )
 )
