@@ -126,12 +126,11 @@ def build_app(
         if trilemma:
             with gr.Tab("Compare", elem_id="tab-compare"):
                 _compare_tab(trilemma)
-    return demo
+    return demo.queue(default_concurrency_limit=1)  # one request at a time per panel (a Space's `launch()` too)
 
 
 def launch(demo, host: str = "127.0.0.1", port: int = 7860, **kwargs):
     """Serve the app; returns at once (`prevent_thread_lock`), the caller keeps the process alive."""
-    demo.queue(default_concurrency_limit=1)
     return demo.launch(
         server_name=host,
         server_port=port,

@@ -96,15 +96,16 @@ def dismiss_errors(page) -> None:
     page.wait_for_function("() => document.querySelectorAll('.toast-body').length === 0", timeout=10_000)
 
 
-# Watches the status tracker of an output: `busy` once it shows work, `done` when it hides again after that (a
-# MutationObserver sees every class change, so a request faster than a frame is not missed).
+# Watches the status tracker of an output: `done` when it hides after showing work (a MutationObserver sees every
+# change of its classes, so a request faster than a frame is not missed; a tracker still showing the previous
+# request's error counts as showing work).
 _WATCH = """(selector) => {
     const tracker = document.querySelector(selector);
-    window.__genzoo = {busy: false, done: false};
     if (!tracker) return false;
+    const hidden = () => tracker.classList.contains('hide');
+    window.__genzoo = {busy: !hidden(), done: false};
     const seen = () => {
-        const hidden = tracker.classList.contains('hide');
-        if (!hidden) window.__genzoo.busy = true;
+        if (!hidden()) window.__genzoo.busy = true;
         else if (window.__genzoo.busy) window.__genzoo.done = true;
     };
     new MutationObserver(seen).observe(tracker, {attributes: true, attributeFilter: ['class']});
@@ -114,8 +115,8 @@ _OVER = "() => window.__genzoo.done || document.querySelectorAll('.toast-body').
 
 
 def press(page, button: str, output: str, timeout: float = 300.0) -> float:
-    """Click `#button` and wait until the request it starts is over (the status tracker of `#output` shows work, then
-    hides; or an error toast appears); returns the seconds from the click."""
+    """Click `#button` and wait until the request it starts is over (the status tracker of `#output` hides again, or
+    an error toast appears); returns the seconds from the click."""
     if not page.evaluate(_WATCH, f"#{output} [data-testid=status-tracker]"):
         raise RuntimeError(f"#{output} has no status tracker")
     start = time.perf_counter()
