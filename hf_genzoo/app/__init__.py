@@ -13,6 +13,7 @@ a Compare tab. From Python:
 """
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -88,8 +89,9 @@ def _compare_tab(found: dict) -> None:
         gr.Dataframe(
             [[r.get(c) for c in columns] for r in rows], headers=columns, label=str(found["json"]), elem_id="trilemma"
         )
-    else:
-        gr.Markdown(found["md"].read_text(), elem_id="trilemma")
+    else:  # the benchmark's table; its own image link (relative to the repo) gives way to the plot below
+        text = re.sub(r"^!\[[^\]]*\]\([^)]*\)\s*$", "", found["md"].read_text(), flags=re.M)
+        gr.Markdown(text, elem_id="trilemma")
     if "png" in found:
         gr.Image(str(found["png"]), label="FD_local against time per image", elem_id="trilemma-plot")
 
