@@ -31,7 +31,7 @@ from hf_genzoo.app import browser, find_trilemma, load_models  # noqa: E402
 from hf_genzoo.app import panels as P  # noqa: E402
 from hf_genzoo.app.models import collect_models, discover_models, load_app_model, parse_model_specs  # noqa: E402
 from hf_genzoo.app.zoo import train_tiny_zoo  # noqa: E402
-from hf_genzoo.errors import UserInputError  # noqa: E402
+from hf_genzoo.errors import MissingPackage, UserInputError  # noqa: E402
 from hf_genzoo.family import families  # noqa: E402
 
 from .hub_server import pick_free_port  # noqa: E402
@@ -142,7 +142,11 @@ def zoo(tmp_path_factory):
     from hf_genzoo.training import make_config, train
 
     root = tmp_path_factory.mktemp("zoo")
-    train_tiny_zoo(root, OURS, log=lambda *a: None)
+    for name in OURS:
+        try:
+            train_tiny_zoo(root, [name], log=lambda *a: None)
+        except MissingPackage:  # e.g. the embedded speech set without espeak-ng: that family's tests skip
+            shutil.rmtree(root / name, ignore_errors=True)
     tiny = families()["mlp_autoencoder"].tiny  # a second model in one family's tab: a denoising autoencoder
     cfg = make_config(
         "mlp_autoencoder",
@@ -218,7 +222,7 @@ def inputs(tmp_path_factory, models):
     for key, i in (("image", 0), ("other_image", 5)):
         PIL.Image.fromarray(np.asarray(digits[i][0])).save(tmp / f"{key}.png")
         files[key] = tmp / f"{key}.png"
-    rate = models["audio_denoiser"].pipe.denoiser.config.sampling_rate
+    rate = models["audio_denoiser"].pipe.denoiser.config.sampling_rate if "audio_denoiser" in models else 16_000
     t = np.arange(int(0.8 * rate)) / rate
     wave = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * np.random.default_rng(0).standard_normal(len(t))
     sf.write(tmp / "noisy.wav", wave.astype(np.float32), rate, subtype="PCM_16")
@@ -339,6 +343,8 @@ def _check(panel, model, out, inputs):
 @needs_browser
 @pytest.mark.parametrize("name", [*OURS, "denoising"])
 def test_each_family_tab_shows_its_models_real_output(page, models, inputs, name):
+    if name not in models:
+        pytest.skip(f"{name} could not be trained here (a system package is missing)")
     model = models[name]
     browser.open_model(page, model)
     for panel in model.family.app:
@@ -406,16 +412,6 @@ def test_bad_inputs_give_a_readable_error_and_the_next_request_works(page, model
         out = browser.exercise(page, image_model, image_model.family.app[0], inputs)  # a good image: it works
         assert out["errors"] == [] and "mean squared error" in out["info"]
 
-    audio = next(m for m in models.values() if any(isinstance(p, P.AudioDenoise) for p in m.family.app))
-    browser.open_model(page, audio)
-    browser.upload(page, f"{audio.slug}-noisy", empty)
-    browser.press(page, f"{audio.slug}-denoise", f"{audio.slug}-denoise-info")
-    shown = browser.errors(page)
-    assert any("silence.wav is empty (0 bytes)" in e or "no audio" in e for e in shown), shown
-    browser.dismiss_errors(page)
-    out = browser.exercise(page, audio, audio.family.app[0], inputs)
-    assert out["errors"] == [] and " s at " in out["info"]
-
     t2i = next(m for m in models.values() if any(isinstance(p, P.TextToImage) for p in m.family.app))
     browser.open_model(page, t2i)
     long = browser.exercise(page, t2i, t2i.family.app[0], {"prompt": "shoe " * 1000})
@@ -423,6 +419,18 @@ def test_bad_inputs_give_a_readable_error_and_the_next_request_works(page, model
     browser.dismiss_errors(page)
     out = browser.exercise(page, t2i, t2i.family.app[0], {"prompt": "a photo of a shoe"})
     assert out["errors"] == [] and "per image" in out["info"]
+
+    audio = next((m for m in models.values() if any(isinstance(p, P.AudioDenoise) for p in m.family.app)), None)
+    if audio is None:
+        pytest.skip("no audio model (the embedded speech set needs espeak-ng)")
+    browser.open_model(page, audio)
+    browser.upload(page, f"{audio.slug}-noisy", empty)
+    browser.press(page, f"{audio.slug}-denoise", f"{audio.slug}-denoise-info")
+    shown = browser.errors(page)
+    assert any("silence.wav is empty (0 bytes): upload a wav, flac or ogg file" in e for e in shown), shown
+    browser.dismiss_errors(page)
+    out = browser.exercise(page, audio, audio.family.app[0], inputs)
+    assert out["errors"] == [] and " s at " in out["info"]
 
 
 @needs_browser
