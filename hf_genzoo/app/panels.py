@@ -403,7 +403,7 @@ class Reconstruction(Panel):
 
         @user_errors
         def run(path, seed_value=None):
-            x = as_model_image(open_image(path), pipe)
+            x = clean = as_model_image(open_image(path), pipe)
             shown = [display(x[0])]
             with model.lock:
                 start = time.perf_counter()
@@ -413,7 +413,7 @@ class Reconstruction(Panel):
                 out = pipe.reconstruct(x, output_type="pt").images.cpu()
                 code = pipe.encode(x).float().cpu().numpy()
                 seconds = time.perf_counter() - start
-            error = float(((out - x) ** 2).mean())
+            error = float(((out - clean) ** 2).mean())  # against the clean image, for a denoising model too
             text = f"code of {code[0].size} numbers; mean squared error {error:.4f}; {seconds * 1000:.0f} ms"
             return [*shown, display(out[0]), pca.picture(code), text]
 
