@@ -158,12 +158,7 @@ def main():
                             "first_s": times[0],
                             "median_s": statistics.median(times[1:]),
                             "times_s": times,
-                            "parameters": sum(
-                                p.numel()
-                                for c in model.pipe.components.values()
-                                if hasattr(c, "parameters")
-                                for p in c.parameters()
-                            ),
+                            "parameters": model.parameters,
                         }
                     )
                     print(f"{model.name} / {panel.title}: first {times[0]:.2f} s, median {rows[-1]['median_s']:.2f} s")

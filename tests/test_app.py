@@ -30,7 +30,7 @@ pytest.importorskip("plotly")
 from hf_genzoo.app import browser, find_trilemma, load_models  # noqa: E402
 from hf_genzoo.app import panels as P  # noqa: E402
 from hf_genzoo.app.models import collect_models, discover_models, load_app_model, parse_model_specs  # noqa: E402
-from hf_genzoo.app.zoo import train_tiny_zoo  # noqa: E402
+from hf_genzoo.app.zoo import train_one, train_tiny_zoo  # noqa: E402
 from hf_genzoo.errors import MissingPackage, UserInputError  # noqa: E402
 from hf_genzoo.family import families  # noqa: E402
 
@@ -138,9 +138,6 @@ def test_genzoo_app_help_and_errors(capsys):
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
     """A tiny model of every family, one that cannot be loaded, and the trilemma benchmark's results."""
-    from hf_genzoo.compat import reset_accelerate_state
-    from hf_genzoo.training import make_config, train
-
     root = tmp_path_factory.mktemp("zoo")
     for name in OURS:
         try:
@@ -148,21 +145,14 @@ def zoo(tmp_path_factory):
         except MissingPackage:  # e.g. the embedded speech set without espeak-ng: that family's tests skip
             shutil.rmtree(root / name, ignore_errors=True)
     tiny = families()["mlp_autoencoder"].tiny  # a second model in one family's tab: a denoising autoencoder
-    cfg = make_config(
+    train_one(
         "mlp_autoencoder",
+        root / "denoising",
         dataset="digits",
         model_config=tiny.model_config,
         max_steps=tiny.steps,
         noise="gaussian:0.3",
-        output_dir=str(root / "denoising"),
-        report_to="none",
-        checkpointing_steps=0,
-        mixed_precision="no",
     )
-    try:
-        train(cfg)
-    finally:
-        reset_accelerate_state()
     broken = root / "broken"
     shutil.copytree(root / "vae", broken)
     for weights in broken.rglob("*.safetensors"):

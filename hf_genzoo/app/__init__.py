@@ -53,11 +53,10 @@ def _header(model: AppModel) -> str:
     if not model.ok:
         return f"### {model.name}\nfrom `{model.source}`"
     family, cfg = model.family, model.train_config
-    params = sum(p.numel() for m in model.pipe.components.values() if hasattr(m, "parameters") for p in m.parameters())
     trained = f"; trained on `{cfg['dataset']}`" if cfg.get("dataset") else ""
     return (
-        f"### {model.name}\n`{family.name}` ({type(model.pipe).__name__}, {params / 1e6:.2f} M parameters) from "
-        f"`{model.source}`{trained}"
+        f"### {model.name}\n`{family.name}` ({type(model.pipe).__name__}, {model.parameters / 1e6:.2f} M "
+        f"parameters) from `{model.source}`{trained}"
     )
 
 

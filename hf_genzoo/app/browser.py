@@ -185,92 +185,81 @@ def upload(page, element: str, path: str | os.PathLike) -> None:
 # --- what to press and read, per panel type ------------------------------------------------------------------------
 
 
+def _run(page, button: str, info: str, uploads=(), pictures=None, files=None) -> dict:
+    """Upload `uploads` ((element, path) pairs), press `#button`, wait for `#info`; then what appeared: the seconds, the
+    errors, the text of `#info`, the images of each `pictures` element and the files of each `files` element (by
+    key; elements a tab does not have are left out)."""
+    for element, path in uploads:
+        upload(page, element, path)
+    out = {"seconds": press(page, button, info), "errors": errors(page), "info": text(page, info)}
+    for read, elements in ((images, pictures or {}), (downloads, files or {})):
+        for key, element in elements.items():
+            if page.locator(f"#{element}").count():
+                out[key] = read(page, element)
+    return out
+
+
 def _samples(page, slug, panel, files):
-    seconds = press(page, f"{slug}-sample", f"{slug}-sample-info")
-    out = {"seconds": seconds, "errors": errors(page), "info": text(page, f"{slug}-sample-info")}
-    out["images"] = images(page, f"{slug}-samples")
+    out = _run(
+        page,
+        f"{slug}-sample",
+        f"{slug}-sample-info",
+        pictures={"images": f"{slug}-samples"},
+        files={"files": f"{slug}-files"},
+    )
     if panel.views_3d:
         out["points"] = plot_points(page, f"{slug}-view3d")
-    if page.locator(f"#{slug}-files").count():
-        out["files"] = downloads(page, f"{slug}-files")
     return out
 
 
 def _reconstruction(page, slug, panel, files):
-    upload(page, f"{slug}-ae-input", files["image"])
-    seconds = press(page, f"{slug}-reconstruct", f"{slug}-ae-info")
-    out = {"seconds": seconds, "errors": errors(page), "info": text(page, f"{slug}-ae-info")}
-    for key in ("seen", "noisy", "output", "pca"):
-        if page.locator(f"#{slug}-ae-{key}").count():
-            out[key] = images(page, f"{slug}-ae-{key}")
-    return out
+    pictures = {key: f"{slug}-ae-{key}" for key in ("seen", "noisy", "output", "pca")}
+    return _run(page, f"{slug}-reconstruct", f"{slug}-ae-info", [(f"{slug}-ae-input", files["image"])], pictures)
 
 
 def _interpolation(page, slug, panel, files):
-    upload(page, f"{slug}-interp-a", files["image"])
-    upload(page, f"{slug}-interp-b", files["other_image"])
-    seconds = press(page, f"{slug}-interpolate", f"{slug}-interp-path")
-    return {
-        "seconds": seconds,
-        "errors": errors(page),
-        "output": images(page, f"{slug}-interp-output"),
-        "path": images(page, f"{slug}-interp-path"),
-    }
+    uploads = [(f"{slug}-interp-a", files["image"]), (f"{slug}-interp-b", files["other_image"])]
+    pictures = {"output": f"{slug}-interp-output", "path": f"{slug}-interp-path"}
+    return _run(page, f"{slug}-interpolate", f"{slug}-interp-path", uploads, pictures)
 
 
 def _latent_walk(page, slug, panel, files):
-    seconds = press(page, f"{slug}-walk", f"{slug}-walk-info")
-    return {
-        "seconds": seconds,
-        "errors": errors(page),
-        "info": text(page, f"{slug}-walk-info"),
-        "images": images(page, f"{slug}-walk-frames"),
-    }
+    return _run(page, f"{slug}-walk", f"{slug}-walk-info", pictures={"images": f"{slug}-walk-frames"})
 
 
 def _likelihood(page, slug, panel, files):
-    upload(page, f"{slug}-bpd-input", files["image"])
-    seconds = press(page, f"{slug}-bpd", f"{slug}-bpd-result")
-    return {"seconds": seconds, "errors": errors(page), "info": text(page, f"{slug}-bpd-result")}
+    return _run(page, f"{slug}-bpd", f"{slug}-bpd-result", [(f"{slug}-bpd-input", files["image"])])
 
 
 def _text_to_image(page, slug, panel, files):
     if "prompt" in files:
         page.locator(f"#{slug}-prompt textarea").fill(files["prompt"])
-    seconds = press(page, f"{slug}-generate", f"{slug}-t2i-info")
-    return {
-        "seconds": seconds,
-        "errors": errors(page),
-        "info": text(page, f"{slug}-t2i-info"),
-        "images": images(page, f"{slug}-t2i-images"),
-    }
+    return _run(page, f"{slug}-generate", f"{slug}-t2i-info", pictures={"images": f"{slug}-t2i-images"})
 
 
 def _audio(page, slug, panel, files):
-    upload(page, f"{slug}-noisy", files["audio"])
-    seconds = press(page, f"{slug}-denoise", f"{slug}-denoise-info")
-    return {
-        "seconds": seconds,
-        "errors": errors(page),
-        "info": text(page, f"{slug}-denoise-info"),
-        "audio": downloads(page, f"{slug}-denoised"),
-        "spectrograms": images(page, f"{slug}-spectrograms"),
-    }
+    uploads = [(f"{slug}-noisy", files["audio"])]
+    return _run(
+        page,
+        f"{slug}-denoise",
+        f"{slug}-denoise-info",
+        uploads,
+        pictures={"spectrograms": f"{slug}-spectrograms"},
+        files={"audio": f"{slug}-denoised"},
+    )
 
 
 def _classify(page, slug, panel, files):
-    if panel.inputs == "points":
-        upload(page, f"{slug}-classify-points", files["points"])
-    else:
-        upload(page, f"{slug}-classify-input", files["image"])
-    seconds = press(page, f"{slug}-classify", f"{slug}-classes")
-    return {"seconds": seconds, "errors": errors(page), "info": text(page, f"{slug}-classes")}
+    given = (
+        (f"{slug}-classify-points", files["points"])
+        if panel.inputs == "points"
+        else (f"{slug}-classify-input", files["image"])
+    )
+    return _run(page, f"{slug}-classify", f"{slug}-classes", [given])
 
 
 def _match(page, slug, panel, files):
-    upload(page, f"{slug}-clip-input", files["image"])
-    seconds = press(page, f"{slug}-match", f"{slug}-match-result")
-    return {"seconds": seconds, "errors": errors(page), "info": text(page, f"{slug}-match-result")}
+    return _run(page, f"{slug}-match", f"{slug}-match-result", [(f"{slug}-clip-input", files["image"])])
 
 
 # panel class name -> (page, model slug, panel, input files) -> what appeared

@@ -84,10 +84,17 @@ class AppModel:
     train_config: dict = field(default_factory=dict)
     folder: Path | None = None  # the local folder the pipeline was read from, when there is one
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one request at a time per pipeline
+    cache: dict = field(default_factory=dict, repr=False)  # what panels compute once (its test split)
 
     @property
     def ok(self) -> bool:
         return self.pipe is not None
+
+    @property
+    def parameters(self) -> int:
+        """The parameters of every network of its pipeline."""
+        modules = [m for m in self.pipe.components.values() if hasattr(m, "parameters")]
+        return sum(p.numel() for m in modules for p in m.parameters())
 
     @property
     def slug(self) -> str:

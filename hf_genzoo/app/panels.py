@@ -81,7 +81,7 @@ def image_input(**kwargs):
 
 
 def open_image(path: str | None, what: str = "an image"):
-    """The uploaded image at `path` as RGB or L, refused with a readable message when missing, unreadable or larger
+    """The uploaded image at `path` (PIL, decoded), refused with a readable message when missing, unreadable or larger
     than `MAX_IMAGE_PIXELS` (its size is read from the header first: a huge image is never decoded)."""
     import PIL.Image
 
@@ -95,9 +95,9 @@ def open_image(path: str | None, what: str = "an image"):
     if w * h > MAX_IMAGE_PIXELS:
         side = math.isqrt(MAX_IMAGE_PIXELS)
         raise UserInputError(f"the image is {w:,} x {h:,} pixels; upload one of at most {side:,} x {side:,}")
-    with PIL.Image.open(path) as img:
-        img.load()
-        return img.convert("L" if img.mode in ("L", "1", "I;16", "I") else "RGB")
+    img = PIL.Image.open(path)
+    img.load()  # its mode kept: `as_model_image` reads it as training does (`hf_genzoo.imaging.to_8bit`)
+    return img
 
 
 def model_image_size(pipe) -> tuple[int, int]:
@@ -109,16 +109,12 @@ def model_image_size(pipe) -> tuple[int, int]:
 
 
 def as_model_image(img, pipe):
-    """An uploaded PIL image as the model sees it: its channels, centre-cropped and resized to its side, as a float
-    tensor `(1, C, H, W)` in [0, 1]."""
-    import torch
-
-    from ..imaging import center_square, to_8bit
+    """An uploaded PIL image as the model sees it, `(1, C, H, W)` in [0, 1]: the pipelines' own input rule
+    (`to_model_input`: its channels, the centred square resized to its side)."""
+    from ..pipelines.image_io import to_model_input
 
     channels, side = model_image_size(pipe)
-    img = center_square(to_8bit(img, channels), side)
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255
-    return (x[None] if x.ndim == 2 else x.permute(2, 0, 1))[None]
+    return to_model_input(img, channels, side, "cpu")
 
 
 def display(x, side: int = DISPLAY_SIDE):
@@ -192,13 +188,13 @@ def examples_folder() -> Path:
     return _EXAMPLES_DIR[0]
 
 
-def test_data(model, limit: int | None = None):
+def test_data(model):
     """The test split of the dataset the model was trained on (`train_config.json`, else its family's recipe), as its
     family's data kind at its size; `None` when it cannot be had here (a Hub dataset offline, say)."""
     from ..data import load_data
 
-    if model.__dict__.get("_test_data") is not None:
-        return model._test_data
+    if "test_data" in model.cache:
+        return model.cache["test_data"]
     family = model.family
     dataset = model.train_config.get("dataset") or family.objective.recipe.get("dataset", "digits")
     try:
@@ -206,7 +202,7 @@ def test_data(model, limit: int | None = None):
     except Exception as err:  # noqa: BLE001 - the panel still takes uploads
         print(f"genzoo app: {model.name}: no test examples ({type(err).__name__}: {err})")
         data = None
-    model._test_data = data
+    model.cache["test_data"] = data
     return data
 
 
@@ -518,18 +514,6 @@ class Interpolation(Panel):
         t.release(run, [first, second, t], [middle, path_view], concurrency_id=model.slug)
 
 
-def slerp(a, b, t: float):
-    """Spherical interpolation between two Gaussian draws (it keeps their norm typical, unlike a straight line)."""
-    import torch
-
-    fa, fb = a.flatten().double(), b.flatten().double()
-    omega = torch.arccos((fa @ fb / (fa.norm() * fb.norm())).clamp(-1, 1))
-    if omega.abs() < 1e-6:
-        return torch.lerp(a, b, t)
-    so = torch.sin(omega)
-    return ((torch.sin((1 - t) * omega) / so) * a.double() + (torch.sin(t * omega) / so) * b.double()).to(a.dtype)
-
-
 @dataclass(frozen=True)
 class LatentWalk(Panel):
     """A walk between the latents of two seeds (spherical interpolation), each frame drawn with the same other noise
@@ -560,15 +544,19 @@ class LatentWalk(Panel):
 
         @user_errors
         def run(a, b, k, progress=gr.Progress()):  # noqa: B008
+            import torch
+
+            from ..pipelines.gan import slerp  # White 2016, as the GAN pipeline's own latent walk
+
             k = int(k)
             with model.lock:
                 start = time.perf_counter()
                 za, zb = pipe.prepare_latents(1, generator(a)), pipe.prepare_latents(1, generator(b))
+                path = slerp(torch.linspace(0, 1, k), za.flatten().double(), zb.flatten().double())  # (k, D)
                 images = []
-                for i, t in enumerate(np.linspace(0, 1, k)):
+                for i, z in enumerate(path.to(za.dtype).view(k, *za.shape[1:])):
                     progress(i / k, desc="frames")
-                    z = slerp(za, zb, float(t))
-                    images.append(pipe(latents=z, generator=generator(a), output_type="pt").images[0].cpu())
+                    images.append(pipe(latents=z[None], generator=generator(a), output_type="pt").images[0].cpu())
                 seconds = time.perf_counter() - start
             return [display(x) for x in images], timing(k, seconds, "frame") + f"; NFE {family.nfe_for(pipe)} each"
 

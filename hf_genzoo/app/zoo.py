@@ -22,7 +22,6 @@ def train_zoo(
     """Train (or keep, when already saved) a model of each family in `families` (default: all) under
     `folder/<family>`; returns family name -> folder."""
     from ..family import families as registered
-    from ..training import make_config, train
 
     if size not in ("tiny", "recipe"):
         raise ValueError(f"size is 'tiny' or 'recipe', got {size!r}")
@@ -41,22 +40,22 @@ def train_zoo(
             else:
                 dataset = "fashion_mnist" if family.data_kind in IMAGE_KINDS else tiny.dataset
                 settings = {"dataset": dataset, "max_steps": steps or 20}
-            cfg = make_config(
-                name,
-                **settings,
-                batch_size=16,
-                output_dir=str(target),
-                report_to="none",
-                checkpointing_steps=0,
-                mixed_precision="no",
-            )
-            try:
-                train(cfg)
-            finally:
-                reset_accelerate_state()
+            train_one(name, target, **settings)
             log(f"zoo: {name} ({size}) trained in {time.perf_counter() - start:.1f} s")
         out[name] = str(target)
     return out
+
+
+def train_one(name: str, output_dir: str | Path, **settings) -> None:
+    """Train one model of family `name` into `output_dir` with `settings` (TrainConfig fields) over the zoo's own:
+    batch 16, fp32, no checkpoints, no logger."""
+    from ..training import make_config, train
+
+    quiet = {"batch_size": 16, "report_to": "none", "checkpointing_steps": 0, "mixed_precision": "no"}
+    try:
+        train(make_config(name, **{**quiet, **settings, "output_dir": str(output_dir)}))
+    finally:
+        reset_accelerate_state()
 
 
 def train_tiny_zoo(folder: str | Path, families: list[str] | None = None, log=print) -> dict[str, str]:
