@@ -1,28 +1,39 @@
-"""GPU smoke check: a few hundred bf16 steps of every family on CUDA, then sampling, timed.
+"""GPU smoke check: a few hundred bf16 steps of every family on CUDA, then sampling, timed against a bare loop.
 
     python benchmarks/gpu_smoke.py --steps 300 --mixed_precision bf16
+    python benchmarks/gpu_smoke.py --steps 300 --mixed_precision bf16 --compile   # and torch.compile against eager
     python benchmarks/gpu_smoke.py --quick        # every family's tiny config on digits, CPU or GPU: checks it runs
 
 Not a quality benchmark: it shows that each family trains through the one loop under mixed
-precision on a GPU, loads back with `from_pretrained`, and samples; and how fast each goes.
-Writes a Markdown table to --output.
+precision on a GPU, loads back with `from_pretrained`, and samples; and how fast each goes. Beside each
+`train()` run, the same model, data, batch and precision in a bare PyTorch loop (benchmarks/bare_loop.py: no
+accelerate, tracker, progress bar or per-step checks) on the same card: `train() / bare` is what the loop's
+machinery costs. With --compile each family trains again, in both loops, with its models `torch.compile`d
+(inductor; `train()` through accelerate's dynamo backend): `compiled / eager` is what compiling gives.
+Writes a Markdown table to --output (and, with --update_readme, into README.md).
 """
 
 import argparse
+import dataclasses
+import gc
 import json
+import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from bare_loop import bare_loop
 from report import publish
 
 from hf_genzoo.errors import MissingPackage
 from hf_genzoo.family import families
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.training import make_config, train
+from hf_genzoo.training.loop import WARMUP_STEPS
 
 BATCH = 256
+QUICK_STEPS = WARMUP_STEPS + 2  # the shortest run with a timed window after the warm-up steps
 FAST = {"scheduler": "dpmsolver++", "steps": 20}  # where a family samples with these options: the fast solver
 
 
@@ -53,75 +64,133 @@ def sampling_images_per_second(pipe, family, images: torch.Tensor, repeats: int 
     return BATCH / sorted(times)[len(times) // 2]
 
 
+def device_name() -> str:
+    """The card's name, or the CPU's and how many threads torch uses on it."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _release() -> None:
+    """Free what the last run held, so that the next one starts from the same memory."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def run_family(name: str, args, work: Path) -> dict:
+    """`train()` and the bare loop on one family (and both compiled, with --compile), then sampling from the
+    pipeline that `train()` saved. Raises `MissingPackage` where the family's data needs a missing system package."""
+    record = families()[name]
+    cfg = make_config(
+        name,
+        dataset=record.objective.recipe.get("dataset", args.dataset),  # a family with data of its own kind trains on it
+        max_steps=args.steps,
+        batch_size=BATCH,
+        report_to="none",
+        mixed_precision=args.mixed_precision,
+        checkpointing_steps=0,
+        eval_batches=8,
+        output_dir=str(work / name),
+        **({"model_config": record.tiny.model_config} if args.quick else {}),
+    )
+    # peak memory: wrap the train() call and the sampling in hf_genzoo.memory's PeakMemory once it exists
+    t = time.perf_counter()
+    result = train(cfg)
+    wall = time.perf_counter() - t
+    _release()
+    cfg = record.objective.prepare(cfg)  # what train() prepared, reused (text2image: the parts it trained)
+    bare = bare_loop(cfg).images_per_second
+    _release()
+    row = {
+        "family": name,
+        "steps": result.steps,
+        "train_images_per_s": result.images_per_second,
+        "bare_images_per_s": bare,
+        "train_over_bare": result.images_per_second / bare,
+    }
+    if args.compile:
+        compiled = dataclasses.replace(cfg, compile=True, output_dir=str(work / f"{name}-compiled"))
+        row["compiled_train_images_per_s"] = train(compiled).images_per_second
+        _release()
+        row["compiled_bare_images_per_s"] = bare_loop(compiled).images_per_second
+        _release()
+        row["train_compiled_over_eager"] = row["compiled_train_images_per_s"] / result.images_per_second
+        row["bare_compiled_over_eager"] = row["compiled_bare_images_per_s"] / bare
+    pipe = load_pipeline(str(result.output_dir)).to("cuda" if torch.cuda.is_available() else "cpu")
+    pipe.set_progress_bar_config(disable=True)
+    images = None if record.generative else record.example_inputs(pipe, BATCH)  # what a transform takes
+    images = images.to(pipe.device) if isinstance(images, torch.Tensor) else images
+    row.update(
+        wall_s=wall, sample_images_per_s=sampling_images_per_second(pipe, record, images), metrics=result.metrics
+    )
+    return row
+
+
+def table(rows: list[dict], args) -> str:
+    compiled = (
+        " train() compiled images/s | bare compiled images/s | compiled / eager: train() | compiled / eager: bare |"
+        if args.compile
+        else ""
+    )
+    columns = 7 + 4 * args.compile
+    lines = [
+        f"{device_name()}, {args.dataset}, batch {BATCH}, {args.mixed_precision}, {args.steps} steps per family "
+        f"(images/s after the first {WARMUP_STEPS})",
+        "",
+        f"| family | train() images/s | bare loop images/s | train() / bare |{compiled} "
+        "wall s (train(), incl. data, eval, save) | sampling images/s | held-out metrics |",
+        "|" + "---|" * columns,
+    ]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['family']} | skipped: {r['skipped']} |" + " |" * (columns - 2))
+            continue
+        cells = [
+            r["family"],
+            f"{r['train_images_per_s']:,.0f}",
+            f"{r['bare_images_per_s']:,.0f}",
+            f"{r['train_over_bare']:.2f}",
+        ]
+        if args.compile:
+            cells += [
+                f"{r['compiled_train_images_per_s']:,.0f}",
+                f"{r['compiled_bare_images_per_s']:,.0f}",
+                f"{r['train_compiled_over_eager']:.2f}",
+                f"{r['bare_compiled_over_eager']:.2f}",
+            ]
+        metrics = ", ".join(f"{k} {v:.3g}" for k, v in r["metrics"].items())
+        cells += [f"{r['wall_s']:.1f}", f"{r['sample_images_per_s']:,.0f}", metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", default=",".join(families()))
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--mixed_precision", default="bf16")
+    parser.add_argument("--compile", action="store_true", help="also train each family compiled, in both loops")
     parser.add_argument("--output", default="gpu_smoke.md")
-    parser.add_argument("--quick", action="store_true", help="digits, each family's tiny config, 2 steps, fp32")
+    parser.add_argument("--update_readme", action="store_true", help="put the table into README.md too")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"digits, each family's tiny config, {QUICK_STEPS} steps ({WARMUP_STEPS} warm-up, 2 timed), fp32",
+    )
     args = parser.parse_args()
     if args.quick:
-        args.dataset, args.steps, args.mixed_precision = "digits", 2, "no"
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+        args.dataset, args.steps, args.mixed_precision = "digits", QUICK_STEPS, "no"
     work = Path(tempfile.mkdtemp(prefix="genzoo-gpu-"))
     rows = []
-    for family in args.families.split(","):
-        recipe = families()[family].objective.recipe
-        cfg = make_config(
-            family,
-            dataset=recipe.get("dataset", args.dataset),  # a family with data of its own kind (audio) trains on it
-            max_steps=args.steps,
-            batch_size=BATCH,
-            report_to="none",
-            mixed_precision=args.mixed_precision,
-            checkpointing_steps=0,
-            eval_batches=8,
-            output_dir=str(work / family),
-            **({"model_config": families()[family].tiny.model_config} if args.quick else {}),
-        )
-        t = time.perf_counter()
+    for name in args.families.split(","):
         try:
-            result = train(cfg)
+            rows.append(run_family(name, args, work))
         except MissingPackage as err:  # e.g. the embedded speech set without espeak-ng: say so, go on
-            rows.append({"family": family, "skipped": str(err)})
-            print(json.dumps(rows[-1]), flush=True)
-            continue
-        wall = time.perf_counter() - t
-        pipe = load_pipeline(str(result.output_dir)).to("cuda" if torch.cuda.is_available() else "cpu")
-        pipe.set_progress_bar_config(disable=True)
-        record = families()[family]
-        images = None if record.generative else record.example_inputs(pipe, BATCH)  # what a transform takes
-        images = images.to(pipe.device) if isinstance(images, torch.Tensor) else images
-        speed = sampling_images_per_second(pipe, families()[family], images)
-        rows.append(
-            {
-                "family": family,
-                "steps": result.steps,
-                "train_images_per_s": result.images_per_second,
-                "wall_s": wall,
-                "sample_images_per_s": speed,
-                "metrics": result.metrics,
-            }
-        )
+            rows.append({"family": name, "skipped": str(err)})
         print(json.dumps(rows[-1]), flush=True)
-    lines = [
-        f"{device}, {args.dataset}, batch {BATCH}, {args.mixed_precision}, {args.steps} steps per family",
-        "",
-        "| family | train images/s | wall s (incl. data, eval, save) | sampling images/s | held-out metrics |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        if "skipped" in r:
-            lines.append(f"| {r['family']} | skipped: {r['skipped']} | | | |")
-            continue
-        metrics = ", ".join(f"{k} {v:.3g}" for k, v in r["metrics"].items())
-        lines.append(
-            f"| {r['family']} | {r['train_images_per_s']:,.0f} | {r['wall_s']:.1f} | "
-            f"{r['sample_images_per_s']:,.0f} | {metrics} |"
-        )
-    publish("\n".join(lines), rows, args.output)
+    publish(table(rows, args), rows, args.output, "gpu_smoke" if args.update_readme else None)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,13 @@ def arrow_table(dataset):
     return dataset.data
 
 
+def resolved_features(dataset):
+    """`datasets.IterableDataset._resolve_features()`: a streamed dataset's `features` can be None until read (csv,
+    json, some Hub sets); this returns the dataset with them set, inferred from its first examples when the files do
+    not say. The column checks of the data kinds read `features`."""
+    return dataset if dataset.features is not None else dataset._resolve_features()
+
+
 def numpy_to_arrow_lists(array):
     """`datasets.features.features.numpy_to_pyarrow_listarray`, not part of datasets' documented API: an array
     `(N, ...)` as nested Arrow lists without a Python loop (the built-ins are made in Arrow directly)."""

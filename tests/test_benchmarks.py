@@ -1,5 +1,6 @@
 """The benchmark scripts' quick modes run and write their tables (so they do not rot between full runs)."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from hf_genzoo.training.loop import WARMUP_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +47,51 @@ def test_gpu_smoke_quick_mode_runs_every_registered_family(tmp_path):
     ran = [r for r in rows if "skipped" not in r]  # a family whose data needs a missing system package is skipped
     assert all("apt-get install" in r["skipped"] for r in rows if r not in ran)
     assert shutil.which("espeak-ng") is None or len(ran) == len(rows)
-    assert all(r["steps"] == 2 and r["sample_images_per_s"] > 0 and r["metrics"] for r in ran)
+    assert all(r["steps"] == WARMUP_STEPS + 2 and r["sample_images_per_s"] > 0 and r["metrics"] for r in ran)
+    assert all(r["bare_images_per_s"] > 0 and r["train_over_bare"] > 0 for r in ran)
+
+
+def test_gpu_smoke_times_train_against_the_bare_loop(tmp_path):
+    _run("benchmarks/gpu_smoke.py", "--quick", "--families", "mlp_autoencoder,gan", "--output", str(tmp_path / "s.md"))
+    rows = json.loads((tmp_path / "s.json").read_text())
+    assert [r["family"] for r in rows] == ["mlp_autoencoder", "gan"]
+    for r in rows:
+        assert r["steps"] == WARMUP_STEPS + 2 and r["train_images_per_s"] > 0 and r["bare_images_per_s"] > 0
+        assert r["train_over_bare"] == pytest.approx(r["train_images_per_s"] / r["bare_images_per_s"])
+        assert "compiled_train_images_per_s" not in r  # eager only without --compile
+    table = (tmp_path / "s.md").read_text()
+    assert "| family | train() images/s | bare loop images/s | train() / bare |" in table
+    assert "CPU (" in table or torch.cuda.get_device_name() in table  # the device it ran on
+    for r in rows:
+        cells = next(line for line in table.splitlines() if line.startswith(f"| {r['family']} |")).split(" | ")
+        assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0
+        assert float(cells[3]) == pytest.approx(r["train_over_bare"], abs=0.006)
+
+
+def test_bare_loop_trains_and_compiles_to_the_same_losses(tmp_path):
+    from hf_genzoo.family import get_family
+    from hf_genzoo.training import make_config
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from bare_loop import bare_loop
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    cfg = make_config(
+        "mlp_autoencoder",
+        dataset="digits",
+        max_steps=30,
+        batch_size=64,
+        mixed_precision="no",
+        output_dir=str(tmp_path / "run"),
+        model_config=get_family("mlp_autoencoder").tiny.model_config,
+    )
+    eager = bare_loop(cfg, device="cpu")
+    losses = eager.losses["autoencoder"]
+    assert eager.steps == 30 and len(losses) == 30 and eager.images_per_second > 0
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5  # it really trains
+    compiled = bare_loop(dataclasses.replace(cfg, compile=True), device="cpu")
+    torch.testing.assert_close(compiled.losses["autoencoder"], losses, rtol=1e-3, atol=1e-4)  # same seed, same maths
 
 
 def test_ddpm_benchmarks_quick_mode_write_their_tables(tmp_path):
@@ -207,3 +254,54 @@ def test_app_benchmark_quick_mode_times_every_panel_and_screenshots_every_tab(tm
     }
     assert all(r["median_s"] > 0 and len(r["times_s"]) == 2 for r in raw["rows"]) and raw["first_page_s"][0] > 1
     assert {p.name for p in (tmp_path / "app").iterdir()} == {"vae.png", "pointcloud_diffusion.png"}
+
+
+def test_pipeline_overhead_records_the_pipelines_network_calls_and_replays_them():
+    import importlib.util
+
+    from diffusers import DDPMPipeline, DDPMScheduler
+
+    from hf_genzoo.models.unet import TINY_UNET, unet_for_images
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("po", REPO / "benchmarks" / "pipeline_overhead.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    torch.manual_seed(0)
+    pipe = DDPMPipeline(unet=unet_for_images(1, 8, **TINY_UNET).eval(), scheduler=DDPMScheduler())
+    pipe.set_progress_bar_config(disable=True)
+    with module.NetworkCalls(pipe) as network:
+        images = pipe(batch_size=2, num_inference_steps=3, output_type="pt").images
+    assert network.counts() == {"unet": 3}  # the UNet's own blocks run inside it: not calls of their own
+    assert [tuple(args[0].shape) for _, _, args, _ in network.calls] == [(2, 1, 8, 8)] * 3
+    seen = []
+    handle = pipe.unet.register_forward_hook(lambda m, a, out: seen.append(out.sample))
+    network.replay()
+    handle.remove()
+    assert len(seen) == 3 and not network.handles  # the hooks are gone: the replay is the bare network
+    default = module.DefaultOutput(pipe)
+    with default as met:
+        pil = pipe(batch_size=2, num_inference_steps=3, output_type="pt").images
+    assert met == {"__call__": "pil"} and len(pil) == 2 and type(pipe) is DDPMPipeline
+    assert isinstance(images, torch.Tensor) and pil[0].size == (8, 8)
+
+
+def test_pipeline_overhead_quick_mode_writes_its_table(tmp_path):
+    out = tmp_path / "po.md"
+    _run("benchmarks/pipeline_overhead.py", "--quick", "--families", "vae,mlp_autoencoder", "--output", str(out))
+    table = out.read_text()
+    assert "| pipeline images/s | bare networks images/s | pipeline / bare |" in table
+    rows = {r["family"]: r for r in json.loads(out.with_suffix(".json").read_text())}
+    assert rows["vae"]["network_calls"] == {"vae.decoder": 1}
+    assert rows["mlp_autoencoder"]["network_calls"] == {"autoencoder": 1}
+    for name, r in rows.items():
+        assert r["pipeline_images_per_s"] > 0 and r["bare_images_per_s"] > 0 and r["default_output_images_per_s"] > 0
+        assert r["ratio"] == pytest.approx(r["pipeline_images_per_s"] / r["bare_images_per_s"])
+        assert r["default_output"] == ["pil"] and r["nfe"] == 1
+        for memory in (r["training_memory"], r["sampling_memory"]):
+            on_cpu = memory["method"] != "cuda"  # there the process's resident set, torch's libraries in it
+            assert memory["peak_mib"] > (100 if on_cpu else 0) and memory["delta_mib"] >= 0
+        assert f"| {name} | " in table and f"| {r['ratio']:.2f}x | " in table

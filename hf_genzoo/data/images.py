@@ -26,6 +26,7 @@ from .tensorize import BadFiles, DataKind, TensorData, load_data, register_kind
 
 IMAGE_COLUMN_GUESSES = ("image", "img", "pixel_values", "images")
 OPTIONS = {"resolution": None, "channels": None, "image_column": None, "label_column": None}
+UNREADABLE = (OSError, SyntaxError, ValueError)  # what PIL raises for a file that is not a readable image
 
 
 def _check_options(options: dict) -> None:
@@ -94,7 +95,13 @@ def _arrays_to_uint8(ds, column, resolution, channels) -> np.ndarray:
     while pa.types.is_list(arr.type) or pa.types.is_fixed_size_list(arr.type) or pa.types.is_large_list(arr.type):
         arr = arr.flatten()
     shape = ds.features[column].shape
-    x = torch.from_numpy(np.array(arr.to_numpy(zero_copy_only=False)).reshape(len(ds), *shape))  # (N, H, W[, C])
+    return stack_to_uint8(np.array(arr.to_numpy(zero_copy_only=False)).reshape(len(ds), *shape), resolution, channels)
+
+
+def stack_to_uint8(x: np.ndarray, resolution: int | None, channels: int | None) -> np.ndarray:
+    """Images of an array column `(N, H, W[, C])` as uint8 `(N, C, H, W)` at `resolution` with `channels` (None:
+    their own); shared by the cache and the streamed path, so both give the same values."""
+    x = torch.from_numpy(x)
     x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (N, C, H, W)
     if channels is not None and channels != x.shape[1]:
         x = x.float().mean(1, keepdim=True) if channels == 1 else x.expand(-1, channels, -1, -1)
@@ -114,11 +121,17 @@ def _open(record: dict) -> PIL.Image.Image:
     return img
 
 
+def native_shape(img: PIL.Image.Image, options: dict) -> tuple[int, int]:
+    """`(channels, resolution)` of a split whose first readable image is `img`: the options', else its own."""
+    grey = img.mode in ("L", "1", "I", "F", "LA") or img.mode.startswith("I;16")
+    return options["channels"] or (1 if grey else 3), options["resolution"] or min(img.size)
+
+
 def _first_readable(raw, col: str, dataset: str) -> PIL.Image.Image:
     for i in range(len(raw)):
         try:
             return _open(raw[i][col])
-        except (OSError, SyntaxError, ValueError):
+        except UNREADABLE:
             continue
     raise UserInputError(f"none of the {len(raw)} image files of {dataset} can be read")
 
@@ -128,9 +141,7 @@ def _decode_files(ds, src: Source, options: dict, bad_files: BadFiles, folder: P
     col = src.image_column
     raw = ds.select_columns([col]).cast_column(col, Image(decode=False))
     first = _first_readable(raw, col, bad_files.dataset)  # the shape of the cache; unreadable ones come up below
-    grey = first.mode in ("L", "1", "I", "F", "LA") or first.mode.startswith("I;16")
-    channels = options["channels"] or (1 if grey else 3)
-    resolution = options["resolution"] or min(first.size)
+    channels, resolution = native_shape(first, options)
     path = folder / "pixel_values.npy"
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(raw), channels, resolution, resolution))
     keep = []
@@ -142,7 +153,7 @@ def _decode_files(ds, src: Source, options: dict, bad_files: BadFiles, folder: P
             try:
                 out[len(keep)] = _pil_to_uint8(_open(record), resolution, channels)
                 keep.append(i)
-            except (OSError, SyntaxError, ValueError) as err:
+            except UNREADABLE as err:
                 bad_files.add(record.get("path") or f"row {i}", err)
         bar.update(len(batch[col]))
     bar.close()

@@ -119,14 +119,22 @@ def load_hub_split(path: str, split: str, image_column=None, label_column=None) 
     return Source(_load_split(path, split, {}), image_column, label_column)
 
 
+FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".csv": "csv", ".json": "json", ".jsonl": "json"}
+
+
+def file_builder(path: str) -> str:
+    """The `datasets` builder that reads a data file, by its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FILE_BUILDERS:
+        raise UserInputError(f"cannot read {path}: supported files are {sorted(FILE_BUILDERS)} (or pass a folder)")
+    return FILE_BUILDERS[suffix]
+
+
 def load_file_split(path: str, split: str, image_column=None, label_column=None) -> Source:
     """A single parquet / arrow / csv / json file; csv and json image columns hold file paths."""
-    builder = {".parquet": "parquet", ".arrow": "arrow", ".csv": "csv", ".json": "json", ".jsonl": "json"}
-    suffix = Path(path).suffix.lower()
-    if suffix not in builder:
-        raise UserInputError(f"cannot read {path}: supported files are {sorted(builder)} (or pass a folder)")
-    ds = _load_split(builder[suffix], split, {"data_files": path})  # one file is the split "train"
-    if builder[suffix] in ("csv", "json") and image_column is not None and image_column in ds.column_names:
+    builder = file_builder(path)
+    ds = _load_split(builder, split, {"data_files": path})  # one file is the split "train"
+    if builder in ("csv", "json") and image_column is not None and image_column in ds.column_names:
         root = Path(path).resolve().parent
         ds = ds.map(lambda r: {image_column: str(root / r[image_column])}, desc="resolving image paths")
         ds = ds.cast_column(image_column, Image())

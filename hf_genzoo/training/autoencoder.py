@@ -27,13 +27,15 @@ LOSSES = ("mse", "bce")
 EVAL_NOISE_SEED = 1234  # the same corrupted held-out images at every evaluation
 
 
-def reconstruction_loss(ae, sample: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-    """Per-image loss `(B,)`, averaged over pixels; the model's reconstruction space picks MSE or BCE."""
+def reconstruction_loss(ae, sample: torch.Tensor, clean: torch.Tensor, per_image: bool = True) -> torch.Tensor:
+    """Per-image loss `(B,)`, averaged over pixels (`per_image=False`: its mean over the batch, in one reduction:
+    every image has as many pixels); the model's reconstruction space picks MSE or BCE."""
+    reduction = "none" if per_image else "mean"
     if ae.config.reconstruction == "logits":
-        loss = F.binary_cross_entropy_with_logits(sample.float(), clean, reduction="none")
+        loss = F.binary_cross_entropy_with_logits(sample.float(), clean, reduction=reduction)
     else:
-        loss = F.mse_loss(sample.float(), ae.normalize(clean), reduction="none")
-    return loss.flatten(1).mean(1)
+        loss = F.mse_loss(sample.float(), ae.normalize(clean), reduction=reduction)
+    return loss.flatten(1).mean(1) if per_image else loss
 
 
 @torch.no_grad()
@@ -88,7 +90,7 @@ class _AutoencoderObjective(Objective):
     def losses(self, batch, step):
         clean, noisy = self._inputs(batch)
         out = self.models["autoencoder"](noisy)
-        yield "autoencoder", reconstruction_loss(self.ae, out.sample, clean).mean()
+        yield "autoencoder", reconstruction_loss(self.ae, out.sample, clean, per_image=False)
 
     def evaluate(self, loader, accelerator: Accelerator) -> dict[str, float]:
         return evaluate_autoencoder(self.models["autoencoder"], loader, accelerator, self.corruption)

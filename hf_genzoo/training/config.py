@@ -43,6 +43,12 @@ class TrainConfig:
     num_points: int = _f(2048, "point clouds: points per set, sampled once into the cache (meshes: on their surface)")
     points_column: str = _f(None, "point clouds: the column of points (N x 3 lists, or file paths; default: guessed)")
     skip_bad_files: bool = _f(False, "skip unreadable image files (and report how many) instead of stopping")
+    streaming: bool = _f(
+        False,
+        "stream the training split (datasets' streaming=True, split_dataset_by_node across processes) instead of "
+        "tensorizing it into the cache, for a dataset larger than the disk (image families); needs --max_steps; "
+        "held out: the eval split's first --eval_batches (default 50) batches; evaluates at the end",
+    )
     random_flip: bool = _f(False, "random left-right flips, batched on the device (off: digits are not symmetric)")
     # --- model and objective
     model_config: str = _f("", "model constructor overrides, e.g. 'latent_dim=2,hidden_dim=512'")
@@ -78,6 +84,11 @@ class TrainConfig:
         "bf16 is fast on CPUs with AVX-512 BF16 and on recent GPUs; fp16 needs a GPU; auto: "
         "bf16 where the CPU or GPU computes it natively, else no",
         choices=("no", "bf16", "fp16", "auto"),
+    )
+    compile: bool = _f(
+        False,
+        "torch.compile the models (accelerate's dynamo backend, inductor): slower first steps, faster ones after "
+        "on a GPU",
     )
     seed: int = _f(0, "seed of weights, shuffling and noise: the same seed gives the same run")
     skip_nonfinite_steps: int = _f(
@@ -191,6 +202,8 @@ def check_config(cfg: TrainConfig) -> None:
     for name, zero in AT_LEAST_ZERO.items():
         if getattr(cfg, name) < 0:
             raise UserInputError(f"--{name} must be 0 or more (0: {zero}), got {getattr(cfg, name)}")
+    if cfg.streaming and not cfg.max_steps:
+        raise UserInputError("--streaming needs --max_steps: a stream's length is not known ahead, so it counts steps")
     for name in ("learning_rate", "max_grad_norm", "discriminator_learning_rate", "sampling_rate", "segment_seconds"):
         value = getattr(cfg, name)
         if value is not None and not value > 0:  # `not >` also catches NaN

@@ -11,12 +11,14 @@ Steps (cf. accelerate's `nlp_example.py`):
 """
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
 import os
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from huggingface_hub import get_token
 from tqdm.auto import tqdm
 
 from ..compat import lomo_check_cached, reset_accelerate_state
-from ..data import load_data, make_loader
+from ..data import load_data, make_loader, make_stream_loader, stream_data
 from ..errors import TrainingDiverged, UserInputError
 from ..family import get_family
 from ..hub.card import write_model_card
@@ -41,6 +43,7 @@ from .config import TrainConfig, check_config, resolve_mixed_precision
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "genzoo_state.json"  # written last: a checkpoint without it is incomplete and never resumed
+STREAM_EVAL_BATCHES = 50  # a streamed run holds out this many batches of the eval split (or --eval_batches)
 WARMUP_STEPS = 10  # throughput is timed after these (first calls allocate, import and tune)
 
 
@@ -214,11 +217,51 @@ def _all_finite(models) -> bool:
 
 
 def _loss_is_finite(loss, accelerator: Accelerator) -> bool:
-    """Whether `loss` is finite in every process (one answer for all, so that they all skip or step together)."""
+    """Whether `loss` is finite in every process (one answer for all, so that they all skip or step together).
+    A host sync: only `--skip_nonfinite_steps` asks this every step (it must decide before the step)."""
     bad = (~torch.isfinite(loss.detach())).float().reshape(1)
     if accelerator.num_processes > 1:
         bad = accelerator.reduce(bad, reduction="sum")
     return not bool(bad.item())
+
+
+class LossWindow:
+    """The losses since the last log, kept on the device: no host sync per step (on a GPU an `.item()` per step
+    stalls the host until the device is done, so it cannot queue the next step's kernels).
+
+    `check` finds the first non-finite loss of the window (one sync, in every process alike); `means` are the
+    logged values. The loop checks at every log, before every checkpoint and at the end, so a run that diverges
+    stops within `--log_every` steps and no checkpoint after the bad step is written."""
+
+    def __init__(self):
+        self.losses: dict[str, list] = {}  # optimizer name -> [(step, loss)]
+
+    def add(self, name: str, step: int, loss: torch.Tensor) -> None:
+        self.losses.setdefault(name, []).append((step, loss.detach()))
+
+    def check(self, accelerator: Accelerator) -> tuple[str, float, int] | None:
+        """(name, value, step) of the first non-finite loss in any process, else None."""
+        for name, pairs in self.losses.items():
+            values = torch.stack([loss.float() for _, loss in pairs])
+            bad = ~torch.isfinite(values)
+            if accelerator.num_processes > 1:  # every process must stop alike
+                bad = accelerator.reduce(bad.float(), reduction="sum") > 0
+            if bad.any():
+                i = int(bad.nonzero()[0])
+                return name, float(values[i]), pairs[i][0]
+        return None
+
+    def means(self) -> dict[str, float]:
+        return {name: torch.stack([v for _, v in pairs]).float().mean().item() for name, pairs in self.losses.items()}
+
+    def clear(self) -> None:
+        self.losses = {}
+
+
+def streamed_to(device: torch.device, batches):
+    """A stream's batches on the training device (a prepared loader moves them itself)."""
+    for batch in batches:
+        yield {key: v.to(device, non_blocking=True) for key, v in batch.items()}
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -260,30 +303,47 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
     # 1. data: the kind the family trains on; the held-out split with the options the training split realized
     with accelerator.main_process_first():
-        kind, skip = family.data_kind, cfg.skip_bad_files
-        train_data = load_data(
-            kind, cfg.dataset, cfg.train_split, skip_bad_files=skip, **family.objective.data_options(cfg)
-        )
-        eval_data = load_data(kind, cfg.dataset, cfg.eval_split, skip_bad_files=skip, **train_data.options)
+        kind, skip, options = family.data_kind, cfg.skip_bad_files, family.objective.data_options(cfg)
+        if cfg.streaming:  # this process's share of the stream; the held-out split's first examples, in memory
+            train_data = stream_data(
+                kind,
+                cfg.dataset,
+                cfg.train_split,
+                rank=accelerator.process_index,
+                world_size=accelerator.num_processes,
+                seed=cfg.seed,
+                skip_bad_files=skip,
+                **options,
+            )
+            held_out = (cfg.eval_batches or STREAM_EVAL_BATCHES) * cfg.batch_size
+            eval_data = stream_data(kind, cfg.dataset, cfg.eval_split, head=held_out, **train_data.options).head()
+        else:
+            train_data = load_data(kind, cfg.dataset, cfg.train_split, skip_bad_files=skip, **options)
+            eval_data = load_data(kind, cfg.dataset, cfg.eval_split, skip_bad_files=skip, **train_data.options)
     for d in (train_data, eval_data):
         if d.n_skipped:
             logger.warning("skipped %d unreadable file(s) in %s (%s)", d.n_skipped, d.name, d.split)
         for warning in d.warnings:
             logger.warning("%s (%s): %s", d.name, d.split, warning)
-    fits = max(1, len(train_data) // accelerator.num_processes)  # images per process per epoch
-    if cfg.batch_size > fits:
+    fits = max(1, len(train_data) // accelerator.num_processes) if not cfg.streaming else cfg.batch_size
+    if cfg.batch_size > fits:  # images per process per epoch
         logger.warning(
             "--batch_size %d is more than the %d training images per process: using %d", cfg.batch_size, fits, fits
         )
         cfg = dataclasses.replace(cfg, batch_size=fits)  # and train_config.json says so
-    train_loader = make_loader(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
     eval_loader = make_loader(eval_data, cfg.batch_size, shuffle=False)
     picture_batch = next(iter(make_loader(eval_data, 16, shuffle=False)))
-    # sharded first: the steps of an epoch are those of one process's share (accelerate syncs the gradients at the end
-    # of the loader too, so a last partial accumulation is a step)
-    train_loader, eval_loader = accelerator.prepare(train_loader, eval_loader)
-    updates_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
-    total_steps = cfg.max_steps or cfg.epochs * updates_per_epoch
+    if cfg.streaming:  # already this process's share: accelerate would dispatch or split it again
+        train_loader = make_stream_loader(train_data, cfg.batch_size)
+        eval_loader = accelerator.prepare(eval_loader)
+        total_steps = updates_per_epoch = cfg.max_steps  # a stream has no length known ahead: it counts steps
+    else:
+        train_loader = make_loader(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
+        # sharded first: the steps of an epoch are those of one process's share (accelerate syncs the gradients at
+        # the end of the loader too, so a last partial accumulation is a step)
+        train_loader, eval_loader = accelerator.prepare(train_loader, eval_loader)
+        updates_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
+        total_steps = cfg.max_steps or cfg.epochs * updates_per_epoch
 
     # 2. models, optimizers, schedulers, prepare
     try:
@@ -294,6 +354,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
         raise UserInputError(
             f"--model_config {cfg.model_config!r}: {cfg.model} cannot be built with it ({err})"
         ) from err
+    if cfg.compile:  # each model's own __call__, compiled in place: unwrapping and saving see the same module
+        for m in objective.models.values():
+            m.compile()
     optimizers = objective.optimizers()
     # diffusers' "constant" ignores warm-up silently; a warm-up asked for is a warm-up given
     schedule = "constant_with_warmup" if cfg.lr_scheduler == "constant" and cfg.lr_warmup_steps else cfg.lr_scheduler
@@ -366,22 +429,35 @@ def _train(cfg: TrainConfig) -> TrainResult:
         desc=f"training {cfg.model}",
         disable=not accelerator.is_local_main_process,
     )
-    running, running_n = {}, {}  # loss sums and counts per optimizer since the last log
+    window = LossWindow()  # the losses since the last log
+    # a constant schedule without warm-up has nothing to step (its factor is 1 at every step); the others step
+    stepping = {} if schedule == "constant" else schedulers
+    # with one batch per step there is nothing to accumulate: accelerate's context would only set what is already so
+    accumulate = accelerator.accumulate if cfg.gradient_accumulation_steps > 1 else lambda *models: nullcontext()
+    decide_each_step = cfg.skip_nonfinite_steps > 0  # skipping decides before the step: a sync per step
+
+    def check_losses() -> None:
+        found = window.check(accelerator)
+        if found:
+            name, value, bad_step = found
+            raise diverged(f"the {name} loss is {value} at step {bad_step}")
+
     epochs = math.ceil(total_steps / updates_per_epoch)
     done = state.step >= total_steps
     while not done and (cfg.max_steps or state.epoch < epochs):  # --max_steps: however many epochs skips take
         train_loader.set_epoch(state.epoch)
-        loader = (
-            accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
-            if state.batches_in_epoch
-            else train_loader
-        )
+        if cfg.streaming:  # a resumed stream replays its epoch's order up to the checkpoint (it cannot seek)
+            loader = streamed_to(accelerator.device, itertools.islice(train_loader, state.batches_in_epoch, None))
+        elif state.batches_in_epoch:
+            loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+        else:
+            loader = train_loader
         for batch in loader:
             state.batches_in_epoch += 1
             batch, skip = objective.augment(batch), False
-            with accelerator.accumulate(*objective.models.values()):
+            with accumulate(*objective.models.values()):
                 for name, loss in objective.losses(batch, state.step):
-                    if not _loss_is_finite(loss, accelerator):  # skip the rest of this batch, or stop
+                    if decide_each_step and not _loss_is_finite(loss, accelerator):  # skip the rest of this batch
                         if state.skipped >= cfg.skip_nonfinite_steps:
                             raise diverged(f"the {name} loss is {loss.item()} at step {state.step + 1}")
                         state.skipped, skip = state.skipped + 1, True
@@ -389,13 +465,15 @@ def _train(cfg: TrainConfig) -> TrainResult:
                         optimizers[name].zero_grad(set_to_none=True)  # and what this window accumulated
                         break
                     accelerator.backward(loss)
-                    if cfg.max_grad_norm and accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(optimizers[name].param_groups[0]["params"], cfg.max_grad_norm)
-                    optimizers[name].step()
-                    schedulers[name].step()
-                    optimizers[name].zero_grad(set_to_none=True)
-                    running[name] = running.get(name, 0.0) + loss.detach()
-                    running_n[name] = running_n.get(name, 0) + 1
+                    if accelerator.sync_gradients:
+                        if cfg.max_grad_norm:
+                            accelerator.clip_grad_norm_(optimizers[name].param_groups[0]["params"], cfg.max_grad_norm)
+                        optimizers[name].step()  # accelerate's: the fp16 loss scaler lives there
+                        if name in stepping:
+                            stepping[name].step()
+                        # the torch optimizer's own zero_grad: accelerate's asks inspect.signature at every call
+                        optimizers[name].optimizer.zero_grad(set_to_none=True)
+                    window.add(name, state.step + 1, loss)
             images_seen += len(next(iter(batch.values()))) * accelerator.num_processes
             if skip or not accelerator.sync_gradients:
                 continue
@@ -404,20 +482,26 @@ def _train(cfg: TrainConfig) -> TrainResult:
                 images_seen, t_start, eval_seconds = 0, time.perf_counter(), 0.0
             objective.after_step(state.step)
             bar.update(1)
-            if state.step % cfg.log_every == 0 or state.step == total_steps:
-                logs = {f"train/loss_{key}": (v / running_n[key]).item() for key, v in running.items()}
+            last = state.step >= total_steps
+            checkpoint = cfg.checkpointing_steps and state.step % cfg.checkpointing_steps == 0
+            if state.step % cfg.log_every == 0 or last or checkpoint:
+                check_losses()
+            if state.step % cfg.log_every == 0 or last:
+                logs = {f"train/loss_{key}": v for key, v in window.means().items()}
                 logs["train/lr"] = next(iter(schedulers.values())).get_last_lr()[0]
                 accelerator.log(logs, step=state.step)
                 bar.set_postfix({key.split("/")[-1]: f"{v:.4g}" for key, v in logs.items()})
-                running, running_n = {}, {}
-            if cfg.checkpointing_steps and state.step % cfg.checkpointing_steps == 0:
+                window.clear()
+            if checkpoint:
                 if not _all_finite(objective.models.values()):
                     raise diverged(f"the weights are not finite after step {state.step}")
                 _save_checkpoint(accelerator, state, out / CKPT, cfg.checkpoints_total_limit)
-            if state.step >= total_steps:
+            if last:
                 done = True
                 break
-        if state.batches_in_epoch >= len(train_loader):  # the epoch is complete
+        if cfg.streaming and not done:  # this process's share is through: its next pass (shares may differ in
+            state.epoch, state.batches_in_epoch = state.epoch + 1, 0  # length, so a stream evaluates at the end only)
+        elif not cfg.streaming and state.batches_in_epoch >= len(train_loader):  # the epoch is complete
             state.epoch, state.batches_in_epoch = state.epoch + 1, 0
             if state.epoch % cfg.eval_every_epochs == 0 or state.epoch == epochs:
                 t_eval = time.perf_counter()
