@@ -11,8 +11,8 @@ Objectives need nothing of accelerate to compute their losses (the Accelerator r
 `pipeline` and `save`, which this loop never calls). `Objective.prepare` runs first, as in `train()`; for a family
 that trains the parts it is built on there (text2image: its VAE and text encoder, through `train()`) that is
 untimed set-up, and reused when `cfg.output_dir` already holds them (gpu_smoke.py runs this after `train()` on
-the same config). With `cfg.compile` each model is `torch.compile`d (inductor), as accelerate's dynamo backend
-does in `train()`.
+the same config). With `cfg.compile` each model is compiled in place (`nn.Module.compile`, inductor), as `train()`
+compiles it.
 """
 
 import dataclasses
@@ -47,10 +47,10 @@ def _sync(device: torch.device) -> None:
 def bare_loop(cfg: TrainConfig, device: str | torch.device | None = None) -> BareResult:
     """Train `cfg.model` for `cfg.max_steps` steps (or `cfg.epochs` epochs) in a plain PyTorch loop on `device`
     (default: CUDA where there is one, else the CPU); see the module docstring."""
-    if cfg.gradient_accumulation_steps != 1 or getattr(cfg, "streaming", False):
+    if cfg.gradient_accumulation_steps != 1 or cfg.streaming:
         raise ValueError(
             "the bare loop steps once per batch over a tensorized split: it takes gradient_accumulation_steps=1 and "
-            f"streaming=False (got {cfg.gradient_accumulation_steps} and {getattr(cfg, 'streaming', False)})"
+            f"streaming=False (got {cfg.gradient_accumulation_steps} and {cfg.streaming})"
         )
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     family = get_family(cfg.model)
@@ -70,18 +70,19 @@ def bare_loop(cfg: TrainConfig, device: str | torch.device | None = None) -> Bar
     loader = make_loader(data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
     total_steps = cfg.max_steps or cfg.epochs * len(loader)
 
-    # 2. models on the device (compiled if asked), optimizers and LR schedules as train() builds them
+    # 2. models on the device (compiled in place if asked), optimizers and LR schedules as train() builds them
     objective = family.objective(cfg, data)
     for model in objective.models.values():
         model.to(device)
+        if cfg.compile:
+            model.compile()
     optimizers = objective.optimizers()
     schedule = "constant_with_warmup" if cfg.lr_scheduler == "constant" and cfg.lr_warmup_steps else cfg.lr_scheduler
     schedulers = {
         k: get_scheduler(schedule, opt, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=total_steps)
         for k, opt in optimizers.items()
+        if schedule != "constant"  # its factor is 1 at every step: nothing to step (train() skips it too)
     }
-    if cfg.compile:
-        objective.models = {k: torch.compile(m) for k, m in objective.models.items()}
     dtype = AUTOCAST.get(cfg.mixed_precision)
     scaler = torch.amp.GradScaler("cuda") if dtype is torch.float16 and device.type == "cuda" else None
 
@@ -111,7 +112,8 @@ def bare_loop(cfg: TrainConfig, device: str | torch.device | None = None) -> Bar
                     scaler.update()
                 else:
                     opt.step()
-                schedulers[name].step()
+                if name in schedulers:
+                    schedulers[name].step()
                 opt.zero_grad(set_to_none=True)
                 losses.setdefault(name, []).append(loss.detach())
             images += len(next(iter(batch.values())))

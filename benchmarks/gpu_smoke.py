@@ -3,13 +3,14 @@
     python benchmarks/gpu_smoke.py --steps 300 --mixed_precision bf16
     python benchmarks/gpu_smoke.py --steps 300 --mixed_precision bf16 --compile   # and torch.compile against eager
     python benchmarks/gpu_smoke.py --quick        # every family's tiny config on digits, CPU or GPU: checks it runs
+                                                  # (2 timed steps: its images/s are no measurement)
 
 Not a quality benchmark: it shows that each family trains through the one loop under mixed
 precision on a GPU, loads back with `from_pretrained`, and samples; and how fast each goes. Beside each
 `train()` run, the same model, data, batch and precision in a bare PyTorch loop (benchmarks/bare_loop.py: no
 accelerate, tracker, progress bar or per-step checks) on the same card: `train() / bare` is what the loop's
 machinery costs. With --compile each family trains again, in both loops, with its models `torch.compile`d
-(inductor; `train()` through accelerate's dynamo backend): `compiled / eager` is what compiling gives.
+(inductor, each model's `nn.Module.compile` in place, as `train()` does): `compiled / eager` is what compiling gives.
 Writes a Markdown table to --output (and, with --update_readme, into README.md).
 """
 
@@ -29,10 +30,12 @@ from report import publish
 from hf_genzoo.errors import MissingPackage
 from hf_genzoo.family import families
 from hf_genzoo.hub.loading import load_pipeline
+from hf_genzoo.memory import PeakMemory
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.loop import WARMUP_STEPS
 
 BATCH = 256
+PRECISION = {"no": "fp32"}  # how the table names --mixed_precision no
 QUICK_STEPS = WARMUP_STEPS + 2  # the shortest run with a timed window after the warm-up steps
 FAST = {"scheduler": "dpmsolver++", "steps": 20}  # where a family samples with these options: the fast solver
 
@@ -71,6 +74,12 @@ def device_name() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def peak_mib(mem: PeakMemory) -> float:
+    """A block's peak memory: on CUDA the most its tensors held (weights included); on the CPU what it added to the
+    process's resident set (the process's own libraries would swamp its peak)."""
+    return mem.peak_mib if mem.method == "cuda" else mem.delta_mib
+
+
 def _release() -> None:
     """Free what the last run held, so that the next one starts from the same memory."""
     gc.collect()
@@ -94,9 +103,10 @@ def run_family(name: str, args, work: Path) -> dict:
         output_dir=str(work / name),
         **({"model_config": record.tiny.model_config} if args.quick else {}),
     )
-    # peak memory: wrap the train() call and the sampling in hf_genzoo.memory's PeakMemory once it exists
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     t = time.perf_counter()
-    result = train(cfg)
+    with PeakMemory(device) as train_memory:
+        result = train(cfg)
     wall = time.perf_counter() - t
     _release()
     cfg = record.objective.prepare(cfg)  # what train() prepared, reused (text2image: the parts it trained)
@@ -117,12 +127,17 @@ def run_family(name: str, args, work: Path) -> dict:
         _release()
         row["train_compiled_over_eager"] = row["compiled_train_images_per_s"] / result.images_per_second
         row["bare_compiled_over_eager"] = row["compiled_bare_images_per_s"] / bare
-    pipe = load_pipeline(str(result.output_dir)).to("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = load_pipeline(str(result.output_dir)).to(device)
     pipe.set_progress_bar_config(disable=True)
     images = None if record.generative else record.example_inputs(pipe, BATCH)  # what a transform takes
     images = images.to(pipe.device) if isinstance(images, torch.Tensor) else images
+    with PeakMemory(device) as sample_memory:
+        row["sample_images_per_s"] = sampling_images_per_second(pipe, record, images)
     row.update(
-        wall_s=wall, sample_images_per_s=sampling_images_per_second(pipe, record, images), metrics=result.metrics
+        wall_s=wall,
+        train_peak_mib=peak_mib(train_memory),
+        sample_peak_mib=peak_mib(sample_memory),
+        metrics=result.metrics,
     )
     return row
 
@@ -133,13 +148,16 @@ def table(rows: list[dict], args) -> str:
         if args.compile
         else ""
     )
-    columns = 7 + 4 * args.compile
+    columns = 9 + 4 * args.compile
+    precision = PRECISION.get(args.mixed_precision, args.mixed_precision)
     lines = [
-        f"{device_name()}, {args.dataset}, batch {BATCH}, {args.mixed_precision}, {args.steps} steps per family "
-        f"(images/s after the first {WARMUP_STEPS})",
+        f"{device_name()}, {args.dataset}, batch {BATCH}, {precision}, {args.steps} steps per family "
+        f"(images/s after the first {WARMUP_STEPS}; peak MiB: "
+        f"{'the most memory tensors held' if torch.cuda.is_available() else 'what it added to the resident set'})",
         "",
         f"| family | train() images/s | bare loop images/s | train() / bare |{compiled} "
-        "wall s (train(), incl. data, eval, save) | sampling images/s | held-out metrics |",
+        "wall s (train(), incl. data, eval, save) | sampling images/s | train() peak MiB | sampling peak MiB | "
+        "held-out metrics |",
         "|" + "---|" * columns,
     ]
     for r in rows:
@@ -160,7 +178,8 @@ def table(rows: list[dict], args) -> str:
                 f"{r['bare_compiled_over_eager']:.2f}",
             ]
         metrics = ", ".join(f"{k} {v:.3g}" for k, v in r["metrics"].items())
-        cells += [f"{r['wall_s']:.1f}", f"{r['sample_images_per_s']:,.0f}", metrics]
+        cells += [f"{r['wall_s']:.1f}", f"{r['sample_images_per_s']:,.0f}"]
+        cells += [f"{r['train_peak_mib']:,.0f}", f"{r['sample_peak_mib']:,.0f}", metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

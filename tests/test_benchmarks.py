@@ -1,5 +1,6 @@
 """The benchmark scripts' quick modes run and write their tables (so they do not rot between full runs)."""
 
+import argparse
 import dataclasses
 import json
 import shutil
@@ -59,6 +60,7 @@ def test_gpu_smoke_times_train_against_the_bare_loop(tmp_path):
         assert r["steps"] == WARMUP_STEPS + 2 and r["train_images_per_s"] > 0 and r["bare_images_per_s"] > 0
         assert r["train_over_bare"] == pytest.approx(r["train_images_per_s"] / r["bare_images_per_s"])
         assert "compiled_train_images_per_s" not in r  # eager only without --compile
+        assert r["train_peak_mib"] >= 0 and r["sample_peak_mib"] >= 0
     table = (tmp_path / "s.md").read_text()
     assert "| family | train() images/s | bare loop images/s | train() / bare |" in table
     assert "CPU (" in table or torch.cuda.get_device_name() in table  # the device it ran on
@@ -66,17 +68,40 @@ def test_gpu_smoke_times_train_against_the_bare_loop(tmp_path):
         cells = next(line for line in table.splitlines() if line.startswith(f"| {r['family']} |")).split(" | ")
         assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0
         assert float(cells[3]) == pytest.approx(r["train_over_bare"], abs=0.006)
+    # the --compile columns (a compiled run takes a minute of inductor's C++ builds on a CPU): the table of these rows
+    smoke = _benchmark_module("gpu_smoke")
+    compiled = [
+        {**r, "compiled_train_images_per_s": 2.0, "compiled_bare_images_per_s": 3.0}
+        | {"train_compiled_over_eager": 1.5, "bare_compiled_over_eager": 0.25}
+        for r in rows
+    ]
+    args = argparse.Namespace(compile=True, dataset="digits", mixed_precision="no", steps=WARMUP_STEPS + 2)
+    lines = smoke.table([*compiled, {"family": "audio_denoiser", "skipped": "apt-get install espeak-ng"}], args)
+    lines = lines.splitlines()
+    assert "fp32" in lines[0] and "| compiled / eager: train() | compiled / eager: bare |" in lines[2]
+    assert len({line.count("|") for line in lines[2:]}) == 1  # every row has the header's columns
+    assert "| 2 | 3 | 1.50 | 0.25 |" in lines[4]
+
+
+def _benchmark_module(name: str):
+    """benchmarks/NAME.py as a module (the scripts import their siblings)."""
+    import importlib.util
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"{name}_benchmark", REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
 
 
 def test_bare_loop_trains_and_compiles_to_the_same_losses(tmp_path):
     from hf_genzoo.family import get_family
     from hf_genzoo.training import make_config
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        from bare_loop import bare_loop
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    bare_loop = _benchmark_module("bare_loop").bare_loop
     cfg = make_config(
         "mlp_autoencoder",
         dataset="digits",
@@ -92,6 +117,35 @@ def test_bare_loop_trains_and_compiles_to_the_same_losses(tmp_path):
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5  # it really trains
     compiled = bare_loop(dataclasses.replace(cfg, compile=True), device="cpu")
     torch.testing.assert_close(compiled.losses["autoencoder"], losses, rtol=1e-3, atol=1e-4)  # same seed, same maths
+
+
+def test_loop_benchmarks_quick_mode_write_their_tables(tmp_path):
+    _run("benchmarks/loop_throughput.py", "--quick", "--output", str(tmp_path / "l.md"))
+    table = (tmp_path / "l.md").read_text()
+    assert "| mlp_autoencoder, 1 thread | `train()` |" in table and "| ddpm, 1 thread | `train()` |" in table
+    raw = json.loads((tmp_path / "l.json").read_text())
+    for case in ("mlp_autoencoder, 1 thread", "ddpm, 1 thread"):
+        assert all(v > 0 for v in raw[case]["medians"].values()) and "plain, fused AdamW" in raw[case]["medians"]
+    _run(
+        "benchmarks/loop_throughput.py",
+        "--quick",
+        "--profile",
+        "--cases",
+        "mlp_autoencoder",
+        "--output",
+        str(tmp_path / "p.md"),
+    )
+    parts = json.loads((tmp_path / "p.json").read_text())["mlp_autoencoder, 1 thread"]
+    assert set(parts) == {"train()", "plain, fused AdamW"}
+    assert (
+        parts["train()"]["the loop (hf_genzoo/training)"] != 0
+        and parts["plain, fused AdamW"]["accelerate's wrappers"] == 0
+    )
+    _run("benchmarks/bf16_autoencoder.py", "--quick", "--output", str(tmp_path / "b.md"))
+    table = (tmp_path / "b.md").read_text()
+    assert "| `train()`, bf16, batch 256 | 256 | 0.00141 |" in table and "| bf16 weights | 128 |" in table
+    r2 = json.loads((tmp_path / "b.json").read_text())["r2"]
+    assert len(r2) == 6 and all(-5 < v < 1 for v in r2.values())
 
 
 def test_ddpm_benchmarks_quick_mode_write_their_tables(tmp_path):

@@ -132,3 +132,72 @@ def test_importing_or_training_leaves_accelerate_as_it_was(tiny_train_kwargs):
         assert accelerate.optimizer.is_lomo_available() == original()
     train(make_config("mlp_autoencoder", **{**tiny_train_kwargs, "max_steps": 2, "model_config": TINY}))
     assert accelerate.optimizer.is_lomo_available is original
+
+
+def _item_calls(monkeypatch, cfg) -> int:
+    """How often `Tensor.item` (a host sync on a GPU) is called in a run of `cfg`."""
+    calls, item = [0], torch.Tensor.item
+
+    def counted(self):
+        calls[0] += 1
+        return item(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", counted)
+    train(cfg)
+    monkeypatch.setattr(torch.Tensor, "item", item)
+    return calls[0]
+
+
+def test_the_hot_loop_syncs_only_when_it_logs(monkeypatch, tiny_train_kwargs):
+    """40 more steps cost exactly the 2 more logs' syncs (one loss each), not one per step; digits at batch 16 has
+    89 batches an epoch, so both runs end before the first epoch's evaluation and evaluate once at the end."""
+    kwargs = dict(tiny_train_kwargs, model_config=TINY, batch_size=16, log_every=20, overwrite_output_dir=True)
+    short = _item_calls(monkeypatch, make_config("mlp_autoencoder", **kwargs, max_steps=40))
+    long = _item_calls(monkeypatch, make_config("mlp_autoencoder", **kwargs, max_steps=80))
+    assert long - short == 2
+    skipping = make_config("mlp_autoencoder", **kwargs, max_steps=40, skip_nonfinite_steps=1)
+    assert _item_calls(monkeypatch, skipping) == short + 40  # skipping decides before each step: a sync each
+
+
+def test_the_logged_loss_is_the_mean_of_the_window(tiny_train_kwargs, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from hf_genzoo.training.autoencoder import MLPAutoencoderObjective
+
+    seen = []
+    losses = MLPAutoencoderObjective.losses
+
+    def recorded(self, batch, step):
+        for name, loss in losses(self, batch, step):
+            seen.append(loss.item())
+            yield name, loss
+
+    kwargs = dict(tiny_train_kwargs, model_config=TINY, max_steps=10, log_every=5, report_to="tensorboard")
+    MLPAutoencoderObjective.losses = recorded
+    try:
+        train(make_config("mlp_autoencoder", **kwargs))
+    finally:
+        MLPAutoencoderObjective.losses = losses
+    events = EventAccumulator(str(next((tmp_path / "run" / "logs").rglob("events.*")))).Reload()
+    logged = [e.value for e in events.Scalars("train/loss_autoencoder")]
+    assert logged == pytest.approx([sum(seen[:5]) / 5, sum(seen[5:10]) / 5], rel=1e-6)
+
+
+def test_compile_trains_the_same_model_as_eager(tiny_train_kwargs, tmp_path, monkeypatch):
+    """--compile (inductor; on a CPU it compiles C++ with the machine's gcc): the same losses as eager to float
+    rounding, and a pipeline that saves and loads as the plain model class."""
+    compiled_models, compile_module = [], torch.nn.Module.compile
+
+    def spied(self, *args, **kw):
+        compiled_models.append(type(self).__name__)
+        return compile_module(self, *args, **kw)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", spied)
+    kwargs = dict(tiny_train_kwargs, model_config=TINY, max_steps=12)
+    eager = train(make_config("mlp_autoencoder", **kwargs))
+    assert compiled_models == []
+    compiled = train(make_config("mlp_autoencoder", **dict(kwargs, output_dir=str(tmp_path / "c")), compile=True))
+    assert compiled_models == ["MLPAutoencoder"]
+    assert compiled.metrics["loss"] == pytest.approx(eager.metrics["loss"], rel=1e-4)
+    pipe = AutoencoderPipeline.from_pretrained(compiled.output_dir)
+    assert type(pipe.autoencoder).__name__ == "MLPAutoencoder"
