@@ -34,7 +34,8 @@ from hf_genzoo.memory import PeakMemory
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.loop import WARMUP_STEPS
 
-BATCH = 256
+BATCH = 256  # of training and sampling (--batch_size); --quick: QUICK_BATCH
+QUICK_BATCH = 16
 PRECISION = {"no": "fp32"}  # how the table names --mixed_precision no
 QUICK_STEPS = WARMUP_STEPS + 2  # the shortest run with a timed window after the warm-up steps
 FAST = {"scheduler": "dpmsolver++", "steps": 20}  # where a family samples with these options: the fast solver
@@ -46,14 +47,14 @@ def _sync():
 
 
 @torch.no_grad()
-def sampling_images_per_second(pipe, family, images: torch.Tensor, repeats: int = 3) -> float:
-    """Images/s of the pipeline's main use at batch 256: sampling (a diffusion model with DPM-Solver++ in 20 steps;
+def sampling_images_per_second(pipe, family, images: torch.Tensor, batch: int = BATCH, repeats: int = 3) -> float:
+    """Images/s of the pipeline's main use at `batch`: sampling (a diffusion model with DPM-Solver++ in 20 steps;
     benchmarks/ddpm_sampling.py times the samplers), else its `transform` (a reconstruction, labels)."""
     options = {k: v for k, v in FAST.items() if k in family.sample_options}
 
     def once():
         if family.generative:
-            return family.sample(pipe, BATCH, torch.Generator(device=pipe.device).manual_seed(0), **options)
+            return family.sample(pipe, batch, torch.Generator(device=pipe.device).manual_seed(0), **options)
         return family.transform(pipe, images)
 
     once()  # warm-up
@@ -64,7 +65,7 @@ def sampling_images_per_second(pipe, family, images: torch.Tensor, repeats: int 
         once()
         _sync()
         times.append(time.perf_counter() - t)
-    return BATCH / sorted(times)[len(times) // 2]
+    return batch / sorted(times)[len(times) // 2]
 
 
 def device_name() -> str:
@@ -95,7 +96,7 @@ def run_family(name: str, args, work: Path) -> dict:
         name,
         dataset=record.objective.recipe.get("dataset", args.dataset),  # a family with data of its own kind trains on it
         max_steps=args.steps,
-        batch_size=BATCH,
+        batch_size=args.batch_size,
         report_to="none",
         mixed_precision=args.mixed_precision,
         checkpointing_steps=0,
@@ -129,10 +130,10 @@ def run_family(name: str, args, work: Path) -> dict:
         row["bare_compiled_over_eager"] = row["compiled_bare_images_per_s"] / bare
     pipe = load_pipeline(str(result.output_dir)).to(device)
     pipe.set_progress_bar_config(disable=True)
-    images = None if record.generative else record.example_inputs(pipe, BATCH)  # what a transform takes
+    images = None if record.generative else record.example_inputs(pipe, args.batch_size)  # what a transform takes
     images = images.to(pipe.device) if isinstance(images, torch.Tensor) else images
     with PeakMemory(device) as sample_memory:
-        row["sample_images_per_s"] = sampling_images_per_second(pipe, record, images)
+        row["sample_images_per_s"] = sampling_images_per_second(pipe, record, images, args.batch_size)
     row.update(
         wall_s=wall,
         train_peak_mib=peak_mib(train_memory),
@@ -151,7 +152,7 @@ def table(rows: list[dict], args) -> str:
     columns = 9 + 4 * args.compile
     precision = PRECISION.get(args.mixed_precision, args.mixed_precision)
     lines = [
-        f"{device_name()}, {args.dataset}, batch {BATCH}, {precision}, {args.steps} steps per family "
+        f"{device_name()}, {args.dataset}, batch {args.batch_size}, {precision}, {args.steps} steps per family "
         f"(images/s after the first {WARMUP_STEPS}; peak MiB: "
         f"{'the most memory tensors held' if torch.cuda.is_available() else 'what it added to the resident set'})",
         "",
@@ -190,17 +191,20 @@ def main():
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--mixed_precision", default="bf16")
+    parser.add_argument("--batch_size", type=int, default=BATCH, help="of training and of each timed sampling call")
     parser.add_argument("--compile", action="store_true", help="also train each family compiled, in both loops")
     parser.add_argument("--output", default="gpu_smoke.md")
     parser.add_argument("--update_readme", action="store_true", help="put the table into README.md too")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"digits, each family's tiny config, {QUICK_STEPS} steps ({WARMUP_STEPS} warm-up, 2 timed), fp32",
+        help=f"digits, each family's tiny config, batch {QUICK_BATCH}, {QUICK_STEPS} steps ({WARMUP_STEPS} warm-up, "
+        "2 timed), fp32",
     )
     args = parser.parse_args()
     if args.quick:
         args.dataset, args.steps, args.mixed_precision = "digits", QUICK_STEPS, "no"
+        args.batch_size = QUICK_BATCH
     work = Path(tempfile.mkdtemp(prefix="genzoo-gpu-"))
     rows = []
     for name in args.families.split(","):

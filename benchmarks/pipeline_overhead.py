@@ -4,9 +4,9 @@
     python benchmarks/pipeline_overhead.py --families ddpm,vae --repeats 9
     python benchmarks/pipeline_overhead.py --quick                # tiny configs on digits, batch 16: checks it runs
 
-Each family is trained for --steps steps by `train()` on its recipe's data, as benchmarks/gpu_smoke.py trains it (the
-model is the family's default; we time sampling, not quality), loaded back with `load_pipeline`, and timed at
---batch_size:
+Each family is trained for --steps steps by `train()` on its recipe's data, as benchmarks/gpu_smoke.py trains it,
+evaluated once on one held-out batch (the model is the family's default; we time sampling, not quality), loaded back
+with `load_pipeline`, and timed at --batch_size:
 
 - pipeline: its main use as `Family.sample` (with gpu_smoke's fast solver, DPM-Solver++ in 20 steps, where a family
   takes it) or `Family.transform` makes it: a tensor out, and whatever the pipeline does around its networks.
@@ -173,7 +173,8 @@ def measure(family: Family, args, work: Path, device: torch.device) -> dict:
         batch_size=n,
         report_to="none",
         checkpointing_steps=0,
-        eval_batches=8,
+        eval_batches=1,  # one held-out batch, at the end only: a model to time, not to judge
+        eval_every_epochs=10**6,
         output_dir=str(work / family.name),
         **({"mixed_precision": args.mixed_precision} if args.mixed_precision else {}),
         **({"model_config": family.tiny.model_config} if args.quick else {}),
@@ -274,7 +275,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", default=",".join(families()), help="comma-separated (default: every family)")
     parser.add_argument("--dataset", default="fashion_mnist", help="for the families without data of their own")
-    parser.add_argument("--steps", type=int, default=20, help="training steps: a model to time, not a good one")
+    parser.add_argument("--steps", type=int, default=5, help="training steps: a model to time, not a good one")
     parser.add_argument("--batch_size", type=int, default=256, help="of training and of each timed call")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls of each after a warm-up (default: 5)")
     parser.add_argument("--mixed_precision", default=None, help="of training (default: each family's recipe)")

@@ -69,7 +69,9 @@ def test_gpu_smoke_quick_mode_runs_every_registered_family_beside_its_bare_loop(
         | {"train_compiled_over_eager": 1.5, "bare_compiled_over_eager": 0.25}
         for r in rows
     ]
-    args = argparse.Namespace(compile=True, dataset="digits", mixed_precision="no", steps=WARMUP_STEPS + 2)
+    args = argparse.Namespace(
+        compile=True, dataset="digits", mixed_precision="no", steps=WARMUP_STEPS + 2, batch_size=16
+    )
     lines = smoke.table([*compiled, {"family": "audio_denoiser", "skipped": "apt-get install espeak-ng"}], args)
     lines = lines.splitlines()
     assert "fp32" in lines[0] and "| compiled / eager: train() | compiled / eager: bare |" in lines[2]
@@ -91,8 +93,13 @@ def _benchmark_module(name: str):
         sys.path.remove(str(REPO / "benchmarks"))
 
 
-def test_bare_loop_trains_and_compiles_to_the_same_losses(tmp_path):
+def test_bare_loop_trains_and_compiles_to_the_same_losses(tmp_path, monkeypatch):
+    """The bare loop learns, and compiled it gives the eager losses. Compiled with dynamo and AOT autograd but
+    without inductor's C++ build (half a minute on a CPU): test_training's --compile test runs inductor itself."""
     from hf_genzoo.family import get_family
+
+    compile_module = torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: compile_module(self, backend="aot_eager", **kw))
     from hf_genzoo.training import make_config
 
     bare_loop = _benchmark_module("bare_loop").bare_loop
@@ -159,6 +166,8 @@ def test_trilemma_quick_mode_writes_table_plot_and_grids(tmp_path):
         "--quick",
         "--num_samples",
         "64",
+        "--slow_samples",  # DDPM 1000's row: 1000 network calls a sample
+        "16",
         "--work_dir",
         str(tmp_path / "models"),
         "--output_dir",
@@ -177,13 +186,22 @@ def test_trilemma_quick_mode_writes_table_plot_and_grids(tmp_path):
     assert floor["samples"] == 64 and floor["FD_local"] < min(r["FD_local"] for r in rows[1:])  # real beats tiny models
     diffusion = {r["name"]: r["nfe"] for r in rows if r["name"].startswith(("DDPM", "dpmsolver", "sde-dpmsolver"))}
     assert diffusion == {"DDPM 1000": 1000, "dpmsolver++ 20": 20, "sde-dpmsolver++ 20": 20, "sde-dpmsolver++ 10": 10}
-    assert "| DDPM 1000 |" in table and (tmp_path / "out" / "trilemma.png").stat().st_size > 10_000
+    assert "| DDPM 1000 (16 samples) |" in table and (tmp_path / "out" / "trilemma.png").stat().st_size > 10_000
     assert all((tmp_path / "out" / r["grid"]).exists() for r in rows)
 
 
 def test_text2image_benchmarks_quick_mode_write_their_tables(tmp_path):
     out = tmp_path / "out"
-    _run("benchmarks/text2image.py", "--quick", "--work_dir", str(tmp_path / "models"), "--output_dir", str(out))
+    _run(
+        "benchmarks/text2image.py",
+        "--quick",
+        "--per_class",
+        "2",
+        "--work_dir",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(out),
+    )
     raw = json.loads((out / "text2image.json").read_text())
     assert [r["guidance"] for r in raw["dataset"]] == ["real test images", 1.0, 2.0, 4.0, 7.5]
     assert all(0 <= r["prompt_accuracy"] <= 1 and r["FD_local"] > 0 for r in raw["dataset"])
