@@ -57,6 +57,9 @@ def test_gpu_smoke_quick_mode_runs_every_registered_family_beside_its_bare_loop(
     table = (tmp_path / "s.md").read_text()
     assert "| family | train() images/s | bare loop images/s | train() / bare |" in table
     assert "CPU (" in table or torch.cuda.get_device_name() in table  # the device it ran on
+    assert (
+        f", digits, batch 16, fp32, {WARMUP_STEPS + 2} steps per family" in table
+    )  # --quick's batch, not the GPU run's 256
     for r in ran:
         cells = next(line for line in table.splitlines() if line.startswith(f"| {r['family']} |")).split(" | ")
         assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0
