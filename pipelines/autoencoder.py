@@ -5,7 +5,7 @@ from diffusers import ImagePipelineOutput
 
 from hf_genzoo.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 
-from .image_io import ImageInput, from_model_output, max_batch, to_model_input
+from .image_io import ImageInput, concat, from_model_output, max_batch, to_model_input
 from .pipeline_base import GenzooPipeline
 
 
@@ -40,7 +40,7 @@ class AutoencoderPipeline(GenzooPipeline):
         """Codes of `images`: `(B, latent_dim)` for a vector code, `(B, c, h, w)` for a code map; `max_batch_size`
         images per forward pass."""
         x = self._prepare(images)
-        codes = torch.cat([self.autoencoder.encode(chunk) for chunk in x.split(max_batch(max_batch_size, deprecated))])
+        codes = concat([self.autoencoder.encode(chunk) for chunk in x.split(max_batch(max_batch_size, deprecated))])
         self.maybe_free_model_hooks()
         return codes
 
@@ -64,7 +64,7 @@ class AutoencoderPipeline(GenzooPipeline):
     ):
         """Encode then decode `images`. Returns `ImagePipelineOutput` with `images` as `output_type`."""
         x, ae = self._prepare(images), self.autoencoder
-        out = torch.cat([ae.to_pixels(ae(chunk).sample) for chunk in x.split(max_batch(max_batch_size, deprecated))])
+        out = concat([ae.to_pixels(ae(chunk).sample) for chunk in x.split(max_batch(max_batch_size, deprecated))])
         self.maybe_free_model_hooks()
         images = from_model_output(out, output_type)
         return ImagePipelineOutput(images=images) if return_dict else (images,)

@@ -72,6 +72,7 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
         and images
         and isinstance(images[0], PIL.Image.Image)
     )
+    in_range = False  # known to lie in [0, 1] already: uint8 or checked float tensors, left as they are
     if pil:
         images = [
             center_square(to_8bit(im, channels), size)
@@ -80,7 +81,7 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
         x = image_processor(channels).preprocess(images, height=size, width=size)  # (B, C, H, W)
     elif isinstance(images, (np.ndarray, torch.Tensor, list)):
         given = tuple(images.shape) if hasattr(images, "shape") else f"a list of {len(images)}"
-        x = _as_tensor(images)
+        x, in_range = _as_tensor(images), True
         if x.shape[1] not in (1, 3, 4):
             layout = "(B, C, H, W) tensors" if isinstance(images, torch.Tensor) else "(B, H, W, C) numpy arrays"
             raise UserInputError(f"images of shape {given} are not {layout} with 1, 3 or 4 channels; {expected}")
@@ -88,7 +89,7 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
             images.dtype == torch.uint8 if isinstance(images, torch.Tensor) else np.asarray(images).dtype == np.uint8
         )
         if is_float and x.numel():
-            low, high = x.min().item(), x.max().item()
+            low, high = (v.item() for v in torch.aminmax(x))  # one pass over the batch, one sync
             if high > 2 or low < -0.5:
                 hint = "0..255: divide by 255 or pass uint8" if high > 2 else "-1..1: map with (x + 1) / 2"
                 raise UserInputError(f"float images must be in [0, 1]; these span [{low:.3g}, {high:.3g}] ({hint})")
@@ -96,6 +97,7 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
                 warnings.warn(
                     f"float images span [{low:.3g}, {high:.3g}]; clamped to [0, 1]", UserWarning, stacklevel=3
                 )
+                in_range = False
     else:
         raise UserInputError(f"images must be PIL images, numpy arrays or tensors, got {type(images).__name__}")
     x = x.to(device=device, dtype=torch.float32)
@@ -104,6 +106,7 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
     if x.shape[1] != channels:
         if channels == 1 and x.shape[1] == 3:  # ITU-R 601 luma, as PIL's convert("L")
             x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, True)
+            in_range = False  # a weighted sum: rounding may step past 1
         elif x.shape[1] == 1:
             x = x.expand(-1, channels, -1, -1)
         else:
@@ -114,7 +117,8 @@ def to_model_input(images: ImageInput, channels: int, size: int, device, dtype=t
         x = x[..., (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.clamp(0, 1).to(dtype)
+        in_range = False
+    return (x if in_range else x.clamp(0, 1)).to(dtype)
 
 
 def from_model_output(x: torch.Tensor, output_type: str):
@@ -124,6 +128,11 @@ def from_model_output(x: torch.Tensor, output_type: str):
     if output_type == "pt":
         return x
     return image_processor(x.shape[1]).postprocess(x.detach().float().clamp(0, 1), output_type=output_type)
+
+
+def concat(chunks: list[torch.Tensor]) -> torch.Tensor:
+    """`torch.cat` of per-chunk outputs, without the copy when the batch was one chunk."""
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
 def latents_or_noise(shape: tuple, generator, device, dtype, latents: torch.Tensor | None = None) -> torch.Tensor:

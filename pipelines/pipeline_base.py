@@ -12,7 +12,9 @@ diffusers' own `from_pretrained`. Only safetensors weights are fetched and read;
 
 import json
 import os
+from functools import cache
 
+import torch
 from diffusers import DiffusionPipeline
 from huggingface_hub import snapshot_download
 from safetensors import SafetensorError
@@ -24,8 +26,50 @@ PIPELINE_FILES = ["model_index.json", "*/config.json", "*/scheduler_config.json"
 DOWNLOAD_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "proxies")
 
 
+@cache
+def _signature_keys(cls: type, owner: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    expected, optional = super(GenzooPipeline, cls)._get_signature_keys.__func__(cls, owner)
+    return tuple(expected), tuple(optional)
+
+
 class GenzooPipeline(DiffusionPipeline):
     """A `DiffusionPipeline` whose `from_pretrained` takes a local folder or a Hub repo id."""
+
+    @classmethod
+    def _get_signature_keys(cls, obj):
+        """diffusers' component and optional-argument names of `obj`'s class, read from its `__init__` signature
+        once per class rather than on every call: `pipe.device`, `pipe.components` and `_execution_device` ask for
+        them each time, and `inspect.signature` was most of a small pipeline's fixed cost per call."""
+        expected, optional = _signature_keys(cls, obj if isinstance(obj, type) else type(obj))
+        return list(expected), list(optional)  # fresh lists, as diffusers returns: callers may change them
+
+    @property
+    def _execution_device(self) -> torch.device:
+        """Where the pipeline computes: diffusers' answer, found in one walk over the components' modules.
+
+        diffusers walks every module three times per call (group offloading, then twice for `pipe.device`) and
+        each pipeline call asks once or more. When no module carries an offloading hook (accelerate's `_hf_hook`,
+        diffusers' `_diffusers_hook`: `enable_model_cpu_offload`, `enable_sequential_cpu_offload`,
+        `enable_group_offload`, layerwise casting), diffusers' answer is `pipe.device`: the first component (in
+        the order of `__init__`'s sorted names) on an accelerator, else the first component's device, each read
+        from its first parameter or buffer. Any hook found: diffusers' own rules."""
+        names, _ = self._get_signature_keys(self)
+        models = [m for m in (getattr(self, n, None) for n in names) if isinstance(m, torch.nn.Module)]
+        devices = []
+        for model in models:
+            for module in model.modules():
+                if "_hf_hook" in module.__dict__ or "_diffusers_hook" in module.__dict__:
+                    return super()._execution_device
+            tensor = next(model.parameters(), None)
+            tensor = next(model.buffers(), None) if tensor is None else tensor
+            if tensor is not None:  # a module with neither is left to diffusers (it reads tensor attributes)
+                devices.append(tensor.device)
+            else:
+                return super()._execution_device
+        for device in devices:
+            if device.type not in ("cpu", "meta"):
+                return device
+        return devices[0] if devices else torch.device("cpu")
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):

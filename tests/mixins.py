@@ -26,7 +26,7 @@ import PIL.Image
 import pytest
 import torch
 from accelerate import Accelerator
-from diffusers import ModelMixin
+from diffusers import DiffusionPipeline, ModelMixin
 
 from hf_genzoo.compat import reset_accelerate_state
 from hf_genzoo.data import load_data
@@ -192,6 +192,31 @@ class PipelineTesterMixin:
         after = self.values(self.call(family, pipe, images, output_type="pt"))
         assert any(hasattr(m, "_hf_hook") for m in pipe.components.values()), "accelerate's offload hooks are on"
         torch.testing.assert_close(before, after, rtol=0, atol=0)
+
+    def test_execution_device_is_diffusers_answer(self, family, pipe):
+        """`GenzooPipeline._execution_device` finds in one walk what diffusers' property finds in three: the same
+        device as loaded, as each component in turn moves to the meta device (diffusers takes the first component,
+        by sorted name, that is on neither the CPU nor meta, else the first), and under offload hooks."""
+        if not _ours(pipe):
+            pytest.skip(f"{type(pipe).__name__} is diffusers' own, with diffusers' property")
+
+        def diffusers_answer():
+            return DiffusionPipeline._execution_device.fget(pipe)
+
+        assert type(pipe)._get_signature_keys(pipe) == DiffusionPipeline._get_signature_keys.__func__(type(pipe), pipe)
+        names, _ = pipe._get_signature_keys(pipe)
+        names.clear()  # the caller's own list: the next answer is whole
+        assert pipe._get_signature_keys(pipe)[0], "the cached names are not changed by a caller"
+        assert pipe._execution_device == diffusers_answer() == torch.device("cpu")
+        answers = []
+        for name in sorted(n for n, m in pipe.components.items() if isinstance(m, torch.nn.Module)):
+            getattr(pipe, name).to("meta")
+            answers.append(pipe._execution_device)
+            assert answers[-1] == diffusers_answer(), f"after moving {name} to meta"
+        assert answers[-1] == torch.device("meta")
+        offloaded = tiny_pipeline(family)
+        offloaded.enable_model_cpu_offload(device="cpu")
+        assert offloaded._execution_device == DiffusionPipeline._execution_device.fget(offloaded)
 
     def test_a_wrong_input_shape_is_a_clear_error(self, family, pipe, images):
         if family.generative:

@@ -365,6 +365,28 @@ def test_pipelines_and_training_read_an_image_of_another_size_the_same_way():
     torch.testing.assert_close(to_model_input(wide, 1, 8, "cpu")[0], trained_on, atol=1e-6, rtol=0)
 
 
+def test_model_input_is_clamped_only_where_it_can_leave_the_unit_range():
+    """In-range float tensors and uint8 images pass as they are (no copy, no clamp: the pipeline's fixed cost);
+    slightly-out-of-range floats (warned), grey from RGB and resized images come back clamped into [0, 1]."""
+    import numpy as np
+
+    from hf_genzoo.pipelines.image_io import to_model_input
+
+    x = torch.rand(4, 3, 8, 8)
+    assert to_model_input(x, 3, 8, "cpu") is x  # checked, already the model's input
+    uint8 = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    torch.testing.assert_close(
+        to_model_input(uint8, 3, 8, "cpu"), torch.from_numpy(uint8).permute(0, 3, 1, 2) / 255, rtol=0, atol=0
+    )
+    with pytest.warns(UserWarning, match=r"clamped to \[0, 1\]"):
+        wide = to_model_input(x * 1.1 - 0.05, 3, 8, "cpu")
+    assert wide.min() == 0 and wide.max() == 1
+    ones = torch.ones(2, 3, 16, 16)
+    grey, small = to_model_input(ones, 1, 16, "cpu"), to_model_input(ones, 3, 5, "cpu")
+    assert grey.max() <= 1 and small.max() <= 1 and small.shape == (2, 3, 5, 5)
+    torch.testing.assert_close(grey, torch.ones(2, 1, 16, 16))
+
+
 def test_loading_a_missing_folder_or_a_truncated_weights_file_is_one_line(tiny_ae, tmp_path):
     import shutil
 

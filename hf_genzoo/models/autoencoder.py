@@ -62,7 +62,7 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.std + self.mean
+        return torch.addcmul(self.mean, x, self.std)  # x * std + mean, one pass
 
 
 def _checked_options(mean, std, in_channels, reconstruction) -> tuple[list[float], list[float]]:
@@ -101,7 +101,7 @@ class _ImageAutoencoder(ModelMixin, ConfigMixin):
         """Reconstruction space -> images in [0, 1]."""
         if self.config.reconstruction == "logits":
             return torch.sigmoid(sample)
-        return self.normalize.inverse(sample).clamp(0, 1)
+        return self.normalize.inverse(sample).clamp_(0, 1)  # in place: the inverse is a new tensor
 
     def forward(self, x: torch.Tensor, return_dict: bool = True) -> AutoencoderOutput | tuple:
         """Images in [0, 1] `(B, C, H, W)` -> reconstruction, code and normalized input."""
