@@ -5,7 +5,7 @@ from diffusers import ImagePipelineOutput
 
 from hf_genzoo.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 
-from .image_io import ImageInput, concat, from_model_output, max_batch, to_model_input
+from .image_io import ImageInput, concat, from_model_output, max_batch, split, to_model_input
 from .pipeline_base import GenzooPipeline
 
 
@@ -40,7 +40,7 @@ class AutoencoderPipeline(GenzooPipeline):
         """Codes of `images`: `(B, latent_dim)` for a vector code, `(B, c, h, w)` for a code map; `max_batch_size`
         images per forward pass."""
         x = self._prepare(images)
-        codes = concat([self.autoencoder.encode(chunk) for chunk in x.split(max_batch(max_batch_size, deprecated))])
+        codes = concat([self.autoencoder.encode(chunk) for chunk in split(x, max_batch(max_batch_size, deprecated))])
         self.maybe_free_model_hooks()
         return codes
 
@@ -48,7 +48,7 @@ class AutoencoderPipeline(GenzooPipeline):
     def decode(self, latents: torch.Tensor, output_type: str = "pil", return_dict: bool = True):
         """Images decoded from codes (e.g. from `encode`, or points between two codes)."""
         latents = latents.to(self._execution_device, self.autoencoder.dtype)
-        pixels = self.autoencoder.to_pixels(self.autoencoder.decode(latents))
+        pixels = self.autoencoder.to_pixels(self.autoencoder.decode(latents), inplace=True)
         self.maybe_free_model_hooks()
         images = from_model_output(pixels, output_type)
         return ImagePipelineOutput(images=images) if return_dict else (images,)
@@ -64,7 +64,9 @@ class AutoencoderPipeline(GenzooPipeline):
     ):
         """Encode then decode `images`. Returns `ImagePipelineOutput` with `images` as `output_type`."""
         x, ae = self._prepare(images), self.autoencoder
-        out = concat([ae.to_pixels(ae(chunk).sample) for chunk in x.split(max_batch(max_batch_size, deprecated))])
+        out = concat(
+            [ae.to_pixels(ae(chunk).sample, inplace=True) for chunk in split(x, max_batch(max_batch_size, deprecated))]
+        )
         self.maybe_free_model_hooks()
         images = from_model_output(out, output_type)
         return ImagePipelineOutput(images=images) if return_dict else (images,)

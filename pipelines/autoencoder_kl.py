@@ -3,7 +3,7 @@
 import torch
 from diffusers import AutoencoderKL, ImagePipelineOutput
 
-from .image_io import ImageInput, from_model_output, max_batch, to_model_input
+from .image_io import ImageInput, from_model_output, max_batch, split, to_model_input
 from .pipeline_base import GenzooPipeline
 
 
@@ -38,7 +38,7 @@ class AutoencoderKLPipeline(GenzooPipeline):
     @torch.no_grad()
     def encode(self, images: ImageInput, max_batch_size: int = 256, **deprecated) -> torch.Tensor:
         """Posterior means of `images`, times the VAE's `scaling_factor`: the latents a diffusion model sees."""
-        chunks = self._prepare(images).split(max_batch(max_batch_size, deprecated))
+        chunks = split(self._prepare(images), max_batch(max_batch_size, deprecated))
         latents = torch.cat([self.vae.encode(chunk).latent_dist.mode() for chunk in chunks])
         self.maybe_free_model_hooks()
         return latents * self.vae.config.scaling_factor

@@ -7,7 +7,7 @@ from diffusers.utils import BaseOutput
 
 from hf_genzoo.models.classifier import ImageClassifier
 
-from .image_io import ImageInput, max_batch, to_model_input
+from .image_io import ImageInput, max_batch, split, to_model_input
 from .pipeline_base import GenzooPipeline
 
 
@@ -50,7 +50,7 @@ class ClassifierPipeline(GenzooPipeline):
     def _outputs(self, images: ImageInput, max_batch_size: int):
         cfg = self.classifier.config
         x = to_model_input(images, cfg.in_channels, cfg.sample_size, self._execution_device, self.classifier.dtype)
-        outputs = [self.classifier(chunk) for chunk in x.split(max_batch_size)]
+        outputs = [self.classifier(chunk) for chunk in split(x, max_batch_size)]
         self.maybe_free_model_hooks()
         return outputs
 

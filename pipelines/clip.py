@@ -6,7 +6,7 @@ import torch
 from diffusers.utils import BaseOutput
 from transformers import CLIPModel, CLIPTokenizer
 
-from .image_io import ImageInput, max_batch, to_model_input
+from .image_io import ImageInput, max_batch, split, to_model_input
 from .pipeline_base import GenzooPipeline
 
 
@@ -66,7 +66,7 @@ class CLIPPipeline(GenzooPipeline):
         """Unit-norm image embeddings `(B, projection_dim)` of images in [0, 1] (PIL, numpy or tensors)."""
         cfg = self.clip.config.vision_config
         x = to_model_input(images, cfg.num_channels, cfg.image_size, self._execution_device, self.clip.dtype)
-        chunks = (2 * x - 1).split(max_batch(max_batch_size, deprecated))
+        chunks = split(x.mul(2).sub_(1), max_batch(max_batch_size, deprecated))  # to [-1, 1], one new tensor
         embeds = torch.cat([_pooled(self.clip.get_image_features(pixel_values=chunk)) for chunk in chunks])
         self.maybe_free_model_hooks()
         return torch.nn.functional.normalize(embeds.float(), dim=-1)

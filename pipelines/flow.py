@@ -8,7 +8,15 @@ from diffusers import ImagePipelineOutput
 from hf_genzoo.errors import UserInputError
 from hf_genzoo.models.flow import Flow
 
-from .image_io import ImageInput, check_batch_size, from_model_output, latents_or_noise, max_batch, to_model_input
+from .image_io import (
+    ImageInput,
+    check_batch_size,
+    from_model_output,
+    latents_or_noise,
+    max_batch,
+    split,
+    to_model_input,
+)
 from .pipeline_base import GenzooPipeline
 
 
@@ -61,7 +69,7 @@ class FlowPipeline(GenzooPipeline):
         if temperature < 0:
             raise UserInputError(f"temperature must be >= 0, got {temperature}")
         z = self.prepare_latents(batch_size, generator, latents)
-        x = self.flow(temperature * z).sample  # (B, C, H, W)
+        x = self.flow(z if temperature == 1 else temperature * z).sample  # (B, C, H, W)
         self.maybe_free_model_hooks()
         images = from_model_output(self.flow.to_pixels(x), output_type)
         return ImagePipelineOutput(images=images) if return_dict else (images,)
@@ -95,7 +103,7 @@ class FlowPipeline(GenzooPipeline):
             images = images.float() / 255  # uint8 tensors, like the training batches
         cfg = self.flow.config
         x = to_model_input(images, cfg.in_channels, cfg.sample_size, self._execution_device, self.flow.dtype)
-        chunks = x.split(max_batch(max_batch_size, deprecated))
+        chunks = split(x, max_batch(max_batch_size, deprecated))
         log_prob = torch.cat([self.flow.log_prob(chunk, generator) for chunk in chunks])
         self.maybe_free_model_hooks()
         return log_prob

@@ -12,7 +12,15 @@ from diffusers import ImagePipelineOutput
 from hf_genzoo.errors import UserInputError
 from hf_genzoo.models.gan import Discriminator, Generator
 
-from .image_io import ImageInput, check_batch_size, from_model_output, latents_or_noise, max_batch, to_model_input
+from .image_io import (
+    ImageInput,
+    check_batch_size,
+    from_model_output,
+    latents_or_noise,
+    max_batch,
+    split,
+    to_model_input,
+)
 from .pipeline_base import GenzooPipeline
 
 PARALLEL_COS = 0.9995  # above this |cos| of the angle between the latents, slerp falls back to a straight line
@@ -134,6 +142,6 @@ class GANPipeline(GenzooPipeline):
             raise UserInputError("this GANPipeline has no discriminator; load one saved with it to score images")
         cfg, device = self.discriminator.config, self._execution_device
         x = to_model_input(images, cfg.in_channels, cfg.sample_size, device, self.discriminator.dtype)
-        chunks = x.split(max_batch(max_batch_size, deprecated))
+        chunks = split(x, max_batch(max_batch_size, deprecated))
         logits = torch.cat([self.discriminator(2 * chunk - 1).logits for chunk in chunks])  # (B,)
         return torch.sigmoid(logits.float())

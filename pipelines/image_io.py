@@ -130,6 +130,11 @@ def from_model_output(x: torch.Tensor, output_type: str):
     return image_processor(x.shape[1]).postprocess(x.detach().float().clamp(0, 1), output_type=output_type)
 
 
+def split(x: torch.Tensor, max_batch_size: int) -> tuple[torch.Tensor, ...]:
+    """`x.split(max_batch_size)`: the chunks of one forward pass each; `(x,)` when the batch is one chunk."""
+    return (x,) if 0 < len(x) <= max_batch_size else x.split(max_batch_size)
+
+
 def concat(chunks: list[torch.Tensor]) -> torch.Tensor:
     """`torch.cat` of per-chunk outputs, without the copy when the batch was one chunk."""
     return chunks[0] if len(chunks) == 1 else torch.cat(chunks)

@@ -7,6 +7,7 @@ from hf_genzoo.errors import UserInputError
 from hf_genzoo.models.point_classifier import PointClassifier
 
 from .classifier import ClassificationOutput
+from .image_io import split
 from .pipeline_base import GenzooPipeline
 
 PointInput = np.ndarray | torch.Tensor | list
@@ -60,7 +61,7 @@ class PointClassifierPipeline(GenzooPipeline):
 
     def _outputs(self, points: PointInput, max_batch_size: int, normalize: bool):
         x = to_point_sets(points, self._execution_device, self.classifier.dtype, normalize)  # (B, N, 3)
-        outputs = [self.classifier(chunk) for chunk in x.split(max_batch_size)]
+        outputs = [self.classifier(chunk) for chunk in split(x, max_batch_size)]
         self.maybe_free_model_hooks()
         return outputs
 

@@ -8,7 +8,15 @@ from diffusers import ImagePipelineOutput
 from hf_genzoo.errors import UserInputError
 from hf_genzoo.models.vae import VAE
 
-from .image_io import ImageInput, check_batch_size, from_model_output, latents_or_noise, max_batch, to_model_input
+from .image_io import (
+    ImageInput,
+    check_batch_size,
+    from_model_output,
+    latents_or_noise,
+    max_batch,
+    split,
+    to_model_input,
+)
 from .pipeline_base import GenzooPipeline
 
 
@@ -47,7 +55,9 @@ class VAEPipeline(GenzooPipeline):
         return z.flatten(1) if self.vae.config.latent == "vector" else z
 
     def _decoded(self, latents: torch.Tensor, output_type: str, return_dict: bool):
-        pixels = self.vae.to_pixels(self.vae.decode(latents.to(self._execution_device, self.vae.dtype)).sample)
+        pixels = self.vae.to_pixels(
+            self.vae.decode(latents.to(self._execution_device, self.vae.dtype)).sample, inplace=True
+        )
         self.maybe_free_model_hooks()
         images = from_model_output(pixels, output_type)  # from (B, C, H, W)
         return ImagePipelineOutput(images=images) if return_dict else (images,)
@@ -93,7 +103,7 @@ class VAEPipeline(GenzooPipeline):
     @torch.no_grad()
     def encode(self, images: ImageInput, max_batch_size: int = 512, **deprecated) -> torch.Tensor:
         """Posterior means of `images`: `(B, latent_dim)` for a vector latent, `(B, c, h, w)` for a map."""
-        chunks = self._prepare(images).split(max_batch(max_batch_size, deprecated))
+        chunks = split(self._prepare(images), max_batch(max_batch_size, deprecated))
         means = torch.cat([self._flat(self.vae.encode(chunk).latent_dist.mode()) for chunk in chunks])
         self.maybe_free_model_hooks()
         return means

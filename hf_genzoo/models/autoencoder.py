@@ -58,11 +58,13 @@ class Normalize(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
+    # One new tensor each, the second operation in place: on the CPU a fresh batch-sized tensor costs more than the
+    # arithmetic (page faults), and neither backward needs the intermediate.
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return (x - self.mean).div_(self.std)
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.mean, x, self.std)  # x * std + mean, one pass
+        return (x * self.std).add_(self.mean)
 
 
 def _checked_options(mean, std, in_channels, reconstruction) -> tuple[list[float], list[float]]:
@@ -97,11 +99,13 @@ class _ImageAutoencoder(ModelMixin, ConfigMixin):
         """Codes -> reconstructions in the reconstruction space, `(B, C, H, W)`."""
         return self.decoder(latents)
 
-    def to_pixels(self, sample: torch.Tensor) -> torch.Tensor:
-        """Reconstruction space -> images in [0, 1]."""
+    def to_pixels(self, sample: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """Reconstruction space -> images in [0, 1]; with `inplace`, in `sample`'s own memory (a pipeline's output
+        that nothing else holds: no new batch-sized tensor)."""
         if self.config.reconstruction == "logits":
-            return torch.sigmoid(sample)
-        return self.normalize.inverse(sample).clamp_(0, 1)  # in place: the inverse is a new tensor
+            return sample.sigmoid_() if inplace else torch.sigmoid(sample)
+        n = self.normalize
+        return (sample.mul_(n.std).add_(n.mean) if inplace else n.inverse(sample)).clamp_(0, 1)
 
     def forward(self, x: torch.Tensor, return_dict: bool = True) -> AutoencoderOutput | tuple:
         """Images in [0, 1] `(B, C, H, W)` -> reconstruction, code and normalized input."""

@@ -190,11 +190,12 @@ class VAE(ModelMixin, ConfigMixin):
         sample = self.decoder(z)  # (B, C, H, W)
         return DecoderOutput(sample=sample) if return_dict else (sample,)
 
-    def to_pixels(self, sample: torch.Tensor) -> torch.Tensor:
-        """Decoder output -> its mean image in [0, 1]."""
+    def to_pixels(self, sample: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """Decoder output -> its mean image in [0, 1]; with `inplace`, in `sample`'s own memory (a pipeline's output
+        that nothing else holds: no new batch-sized tensor)."""
         if self.config.likelihood == "bernoulli":
-            return torch.sigmoid(sample)
-        return sample.clamp(0, 1)
+            return sample.sigmoid_() if inplace else torch.sigmoid(sample)
+        return sample.clamp_(0, 1) if inplace else sample.clamp(0, 1)
 
     def decoder_log_scale(self) -> torch.Tensor:
         """log sigma of the Gaussian decoder, `(C,)`, floored at `MIN_LOG_SCALE`."""
