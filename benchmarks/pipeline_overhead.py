@@ -2,6 +2,7 @@
 
     python benchmarks/pipeline_overhead.py --update_readme        # every family, its default model, batch 256
     python benchmarks/pipeline_overhead.py --families ddpm,vae --repeats 9
+    python benchmarks/pipeline_overhead.py --families vae,gan --min_seconds 10   # rounds until 10 s of each
     python benchmarks/pipeline_overhead.py --quick                # tiny configs on digits, batch 16: checks it runs
 
 Each family is trained for --steps steps by `train()` on its recipe's data, as benchmarks/gpu_smoke.py trains it,
@@ -22,12 +23,15 @@ with `load_pipeline`, and timed at --batch_size:
 - pipeline / bare: the ratio of the two throughputs; 1.0 means the pipeline costs nothing over its networks, and the
   target is at least 0.95.
 
-Medians of --repeats timed calls after one warm-up of each, the rounds interleaved (pipeline, bare, default output,
-pipeline, ...) so that a noisy machine slows each alike. Peak memory (`hf_genzoo.memory.PeakMemory`) of the `train()`
-call and of one pipeline call: on CUDA the most memory tensors held at once (the weights included), on the CPU the
-process's peak resident set; in brackets what the call itself added. A family whose data needs a package that is
-missing here is a row that says so. Writes a Markdown table to --output (and with --update_readme between the
-`<!-- pipeline_overhead -->` markers of README.md).
+Medians of --repeats timed calls after one warm-up of each, the rounds interleaved so that a noisy machine slows each
+alike, and rotated (pipeline, bare, default output; then bare, default output, pipeline; ...) so that no call always
+follows the same one (what a call leaves in the caches and the allocator changes the next one's time). With
+--min_seconds, rounds go on until each kind of call has taken that long in all (a call of milliseconds gets hundreds
+of rounds, a slow one --repeats; the table's last column counts them). Peak memory (`hf_genzoo.memory.PeakMemory`) of
+the `train()` call and of one pipeline call: on CUDA the most memory tensors held at once (the weights included), on
+the CPU the process's peak resident set; in brackets what the call itself added. A family whose data needs a package
+that is missing here is a row that says so. Writes a Markdown table to --output (and with --update_readme between the
+`<!-- pipeline_overhead -->` markers of README.md, or those --marker names).
 """
 
 import argparse
@@ -137,8 +141,9 @@ class DefaultOutput:
         self.pipe.__class__ = self.base
 
 
-def timed(calls: dict, repeats: int, device: torch.device) -> dict[str, list[float]]:
-    """Seconds of each of `calls` (name -> function), `repeats` times after a warm-up of each, rounds interleaved."""
+def timed(calls: dict, repeats: int, device: torch.device, min_seconds: float = 0.0) -> dict[str, list[float]]:
+    """Seconds of each of `calls` (name -> function) after a warm-up of each, in interleaved rounds of rotating order:
+    `repeats` rounds, and more until each call has taken `min_seconds` in all (at most 10,000 rounds)."""
 
     def sync():
         if device.type == "cuda":
@@ -147,13 +152,15 @@ def timed(calls: dict, repeats: int, device: torch.device) -> dict[str, list[flo
     for call in calls.values():
         call()
     times = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
+    names, rounds = list(calls), 0
+    while rounds < repeats or (min(sum(t) for t in times.values()) < min_seconds and rounds < 10_000):
+        for name in names[rounds % len(names) :] + names[: rounds % len(names)]:  # each goes first in turn
             sync()
             t = time.perf_counter()
-            call()
+            calls[name]()
             sync()
             times[name].append(time.perf_counter() - t)
+        rounds += 1
     return times
 
 
@@ -209,7 +216,7 @@ def measure(family: Family, args, work: Path, device: torch.device) -> dict:
     with PeakMemory(device) as sampling:
         pipeline()
     calls = {"pipeline": pipeline, "bare": network.replay} | ({"default_output": as_default_output} if defaults else {})
-    times = timed(calls, args.repeats, device)
+    times = timed(calls, args.repeats, device, args.min_seconds)
     speed = {name: n / statistics.median(t) for name, t in times.items()}
     row = {
         "family": family.name,
@@ -223,6 +230,7 @@ def measure(family: Family, args, work: Path, device: torch.device) -> dict:
         "default_output_images_per_s": speed.get("default_output"),
         "training_memory": {"peak_mib": training.peak_mib, "delta_mib": training.delta_mib, "method": training.method},
         "sampling_memory": {"peak_mib": sampling.peak_mib, "delta_mib": sampling.delta_mib, "method": sampling.method},
+        "calls": len(times["pipeline"]),
         "times_s": times,
         "train_steps": result.steps,
     }
@@ -244,19 +252,20 @@ def table(rows: list[dict], args, device: torch.device) -> str:
     said = set().union(*where.values())
     dtypes = ", ".join(sorted({r["dtype"] for r in rows if "skipped" not in r})) or "no"
     memory = next(iter(said)) if len(said) == 1 else "; ".join(f"{p}: {', '.join(sorted(k))}" for p, k in where.items())
+    timing = f"at least {args.repeats}, and {args.min_seconds:g} s of each," if args.min_seconds else f"{args.repeats}"
     lines = [
         f"{name}; batch {args.batch_size} (images, point sets or clips); models trained {args.steps} steps on "
-        f"{args.dataset} (or the family's own data), {dtypes} sampling; median of {args.repeats} interleaved calls. "
+        f"{args.dataset} (or the family's own data), {dtypes} sampling; median of {timing} interleaved calls. "
         f"Bare networks: the network calls the pipeline makes, replayed without it. Peak memory, {memory}; in "
         f"brackets what the call added.",
         "",
         "| family | network calls per batch | pipeline images/s | bare networks images/s | pipeline / bare | "
-        "default output images/s | peak memory, training (MiB) | peak memory, sampling (MiB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "default output images/s | peak memory, training (MiB) | peak memory, sampling (MiB) | timed calls |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['family']} | skipped: {r['skipped']} | | | | | | |")
+            lines.append(f"| {r['family']} | skipped: {r['skipped']} | | | | | | | |")
             continue
         network = ", ".join(f"{k} ×{v}" for k, v in r["network_calls"].items())
         default = (
@@ -266,7 +275,8 @@ def table(rows: list[dict], args, device: torch.device) -> str:
         )
         lines.append(
             f"| {r['family']} | {network} | {r['pipeline_images_per_s']:,.0f} | {r['bare_images_per_s']:,.0f} | "
-            f"{r['ratio']:.2f}x | {default} | {_memory(r['training_memory'])} | {_memory(r['sampling_memory'])} |"
+            f"{r['ratio']:.2f}x | {default} | {_memory(r['training_memory'])} | {_memory(r['sampling_memory'])} | "
+            f"{r['calls']:,} |"
         )
     return "\n".join(lines)
 
@@ -278,11 +288,15 @@ def main():
     parser.add_argument("--steps", type=int, default=5, help="training steps: a model to time, not a good one")
     parser.add_argument("--batch_size", type=int, default=256, help="of training and of each timed call")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls of each after a warm-up (default: 5)")
+    parser.add_argument(
+        "--min_seconds", type=float, default=0.0, help="more rounds until each call took this long in all (default: 0)"
+    )
     parser.add_argument("--mixed_precision", default=None, help="of training (default: each family's recipe)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="for sampling")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--output", default=str(HERE / "results" / "pipeline_overhead.md"))
     parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument("--marker", default="pipeline_overhead", help="README markers that --update_readme fills")
     parser.add_argument("--quick", action="store_true", help="tiny configs on digits, 2 steps, batch 16, 1 repeat")
     args = parser.parse_args()
     names = args.families.split(",")
@@ -304,7 +318,7 @@ def main():
         except MissingPackage as err:  # e.g. the embedded speech set without espeak-ng: say so, go on
             rows.append({"family": name, "skipped": str(err)})
         print(json.dumps(rows[-1]), flush=True)
-    publish(table(rows, args, device), rows, args.output, "pipeline_overhead" if args.update_readme else None)
+    publish(table(rows, args, device), rows, args.output, args.marker if args.update_readme else None)
 
 
 if __name__ == "__main__":

@@ -360,10 +360,18 @@ def test_pipeline_overhead_records_the_pipelines_network_calls_and_replays_them(
 
 def test_pipeline_overhead_quick_mode_writes_its_table(tmp_path):
     out = tmp_path / "po.md"
-    _run("benchmarks/pipeline_overhead.py", "--quick", "--families", "vae,mlp_autoencoder", "--output", str(out))
+    _run(
+        "benchmarks/pipeline_overhead.py",
+        *("--quick", "--families", "vae,mlp_autoencoder", "--min_seconds", "0.2", "--output", str(out)),
+    )
     table = out.read_text()
     assert "| pipeline images/s | bare networks images/s | pipeline / bare |" in table
+    assert "median of at least 1, and 0.2 s of each, interleaved calls" in table
     rows = {r["family"]: r for r in json.loads(out.with_suffix(".json").read_text())}
+    for r in rows.values():  # rounds go on until each kind of call took 0.2 s: a tiny model's calls take ms
+        assert r["calls"] > 1 and {len(t) for t in r["times_s"].values()} == {r["calls"]}
+        assert min(sum(t) for t in r["times_s"].values()) >= 0.2
+        assert min(sum(t[:-1]) for t in r["times_s"].values()) < 0.2, "and no round more than that"
     assert rows["vae"]["network_calls"] == {"vae.decoder": 1}
     assert rows["mlp_autoencoder"]["network_calls"] == {"autoencoder": 1}
     for name, r in rows.items():
@@ -373,4 +381,32 @@ def test_pipeline_overhead_quick_mode_writes_its_table(tmp_path):
         for memory in (r["training_memory"], r["sampling_memory"]):
             on_cpu = memory["method"] != "cuda"  # there the process's resident set, torch's libraries in it
             assert memory["peak_mib"] > (100 if on_cpu else 0) and memory["delta_mib"] >= 0
-        assert f"| {name} | " in table and f"| {r['ratio']:.2f}x | " in table
+        assert f"| {name} | " in table and f"| {r['ratio']:.2f}x | " in table and f" | {r['calls']:,} |" in table
+
+
+def test_pipeline_parts_builds_the_pipelines_call_from_its_network(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pp", REPO / "benchmarks" / "pipeline_parts.py")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        pp = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(pp)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    calls = pp.stages(4)
+    with torch.no_grad():
+        outputs = {name: call() for name, call in calls.items()}
+    assert list(outputs) == ["network", "+ pixels", "+ input check", "+ device and dtype", "pipeline"]
+    network = outputs.pop("network").sample
+    pixels = network.clone().mul_(0.25).add_(0.5).clamp_(0, 1)  # the default Normalize(0.5, 0.25), undone
+    for name, out in outputs.items():  # each stage computes what the pipeline returns
+        torch.testing.assert_close(out.images if name == "pipeline" else out, pixels, rtol=0, atol=0, msg=name)
+    out = tmp_path / "pp.md"  # the script's main, in this process (no second import of the package)
+    monkeypatch.setattr(sys, "argv", ["pipeline_parts.py", "--batch_size", "8", "--rounds", "3", "--output", str(out)])
+    pp.main()
+    table = out.read_text()
+    medians = json.loads(out.with_suffix(".json").read_text())
+    assert list(medians) == list(calls) and all(s > 0 for s in medians.values())
+    assert "| call | ms per batch | added (µs) | network / call |" in table and "| pipeline | " in table
+    assert f"| network | {medians['network'] * 1e3:.3f} |  | 1.00x |" in table
