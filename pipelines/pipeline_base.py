@@ -10,6 +10,7 @@ diffusers' own `from_pretrained`. Only safetensors weights are fetched and read;
 `trust_remote_code` is never turned on.
 """
 
+import itertools
 import json
 import os
 from functools import cache
@@ -28,7 +29,7 @@ DOWNLOAD_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_
 
 @cache
 def _signature_keys(cls: type, owner: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    expected, optional = super(GenzooPipeline, cls)._get_signature_keys.__func__(cls, owner)
+    expected, optional = DiffusionPipeline._get_signature_keys.__func__(cls, owner)
     return tuple(expected), tuple(optional)
 
 
@@ -60,12 +61,10 @@ class GenzooPipeline(DiffusionPipeline):
             for module in model.modules():
                 if "_hf_hook" in module.__dict__ or "_diffusers_hook" in module.__dict__:
                     return super()._execution_device
-            tensor = next(model.parameters(), None)
-            tensor = next(model.buffers(), None) if tensor is None else tensor
-            if tensor is not None:  # a module with neither is left to diffusers (it reads tensor attributes)
-                devices.append(tensor.device)
-            else:
+            tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+            if tensor is None:  # a module with neither is left to diffusers (it reads tensor attributes)
                 return super()._execution_device
+            devices.append(tensor.device)
         for device in devices:
             if device.type not in ("cpu", "meta"):
                 return device

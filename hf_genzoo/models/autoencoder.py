@@ -63,8 +63,9 @@ class Normalize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean).div_(self.std)
 
-    def inverse(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * self.std).add_(self.mean)
+    def inverse(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """`x * std + mean`; with `inplace`, in `x`'s own memory."""
+        return (x.mul_(self.std) if inplace else x * self.std).add_(self.mean)
 
 
 def _checked_options(mean, std, in_channels, reconstruction) -> tuple[list[float], list[float]]:
@@ -104,8 +105,7 @@ class _ImageAutoencoder(ModelMixin, ConfigMixin):
         that nothing else holds: no new batch-sized tensor)."""
         if self.config.reconstruction == "logits":
             return sample.sigmoid_() if inplace else torch.sigmoid(sample)
-        n = self.normalize
-        return (sample.mul_(n.std).add_(n.mean) if inplace else n.inverse(sample)).clamp_(0, 1)
+        return self.normalize.inverse(sample, inplace).clamp_(0, 1)
 
     def forward(self, x: torch.Tensor, return_dict: bool = True) -> AutoencoderOutput | tuple:
         """Images in [0, 1] `(B, C, H, W)` -> reconstruction, code and normalized input."""
