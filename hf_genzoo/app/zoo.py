@@ -58,6 +58,8 @@ def train_one(name: str, output_dir: str | Path, **settings) -> None:
         reset_accelerate_state()
 
 
-def train_tiny_zoo(folder: str | Path, families: list[str] | None = None, log=print) -> dict[str, str]:
-    """`train_zoo` at the tiny size."""
-    return train_zoo(folder, families, "tiny", log=log)
+def train_tiny_zoo(
+    folder: str | Path, families: list[str] | None = None, steps: int | None = None, log=print
+) -> dict[str, str]:
+    """`train_zoo` at the tiny size (`steps`: each family's tiny number of steps unless given)."""
+    return train_zoo(folder, families, "tiny", steps, log=log)
