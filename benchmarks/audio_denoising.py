@@ -12,7 +12,9 @@ mixture, averaged over channels: SI-SDR improvement over the noisy input, wide-b
 the bucket means.
 
 Speed: the real-time factor (seconds of compute per second of audio) of the pipeline on a 60 s stereo 16 kHz clip,
-median of --repeats runs, in fp32 and with bf16 weights, and the GFLOP/s that makes (`AudioDenoisingAE.flops`).
+median of --repeats runs with --rtf_threads torch threads (default 1), in fp32 and with bf16 weights, and the GFLOP/s
+that makes (the model's `flops`). Latency: how far ahead of an output sample the network reads (the support of its
+gradient, measured), in samples and ms. Training time: steps x batch / the training throughput in metrics.json.
 Memory: the peak resident memory of `genzoo denoise` on a 10-minute stereo 48 kHz file, in a fresh process, beside
 that of a process that only loads the pipeline.
 
@@ -144,32 +146,52 @@ def peak_memory(model_dir: str, minutes: float, work: Path) -> dict:
     return {"seconds": seconds, "peak_mib": peaks["denoise"], "load_only_mib": peaks["load"]}
 
 
-def receptive_field(model) -> int:
-    """How many input samples one output sample depends on: the support of its gradient with respect to the input."""
-    model = type(model).from_config(model.config)  # fp32 and fresh: any weights give the same support
-    x = torch.zeros(1, model.config.audio_channels, 8 * model.block_size + 4096, requires_grad=True)
-    model(x).sample[0, 0, x.shape[-1] // 2].backward()
-    touched = (x.grad[0].abs().sum(0) > 0).nonzero()
-    return int(touched.max() - touched.min() + 1)
+def support(model) -> tuple[int, int]:
+    """(receptive field, lookahead) in samples: how many input samples one output sample depends on, and how far
+    ahead of it the furthest lies; the largest over one block of output positions (the support of the gradient)."""
+    config = {**model.config}
+    if "normalize" in config:  # the clip's standard deviation touches every sample: the network's own support
+        config["normalize"] = False
+    model = type(model).from_config(config)  # fp32 and fresh: any weights give the same support
+    block = model.block_size
+    length = 16 * block + 4096
+    x = torch.randn(1, model.config.audio_channels, length, generator=torch.Generator().manual_seed(0))
+    x.requires_grad_(True)
+    out = model(x).sample[0, 0]
+    field = ahead = 0
+    for t in range(length // 2, length // 2 + min(block, 64)):
+        (grad,) = torch.autograd.grad(out[t], x, retain_graph=True)
+        touched = (grad[0].abs().sum(0) > 0).nonzero()
+        field, ahead = max(field, int(touched.max() - touched.min() + 1)), max(ahead, int(touched.max()) - t)
+    return field, ahead
+
+
+def training_minutes(folder: str) -> float:
+    """Steps x batch / the training throughput that metrics.json records (the evaluations not counted)."""
+    metrics = json.loads((Path(folder) / "metrics.json").read_text())
+    batch = json.loads((Path(folder) / "train_config.json").read_text())["batch_size"]
+    return metrics["steps"] * batch / metrics["train_images_per_second"] / 60
 
 
 def describe(pipe, folder: str) -> str:
-    """A model's row label: its widths, kernel, residual or not, and training steps."""
-    c = pipe.denoiser.config
+    """A model's row label: its architecture and size, and its training steps."""
+    c, model = pipe.denoiser.config, pipe.denoiser
     steps = (
         json.loads((Path(folder) / "metrics.json").read_text())["steps"]
         if Path(folder, "metrics.json").exists()
         else "?"
     )
-    kind = (
-        "classic"
-        if tuple(c.block_out_channels) == (256, 512, 1024) and c.kernel_size == 3 and not c.residual
-        else "configured"
-    )
-    return (
-        f"ours, {kind}: widths {tuple(c.block_out_channels)}, k={c.kernel_size}{', residual' if c.residual else ''}, "
-        f"{steps} steps, receptive field {receptive_field(pipe.denoiser)} samples"
-    )
+    if type(model).__name__ == "AudioDenoisingAE":
+        kind = "classic" if tuple(c.block_out_channels) == (256, 512, 1024) and c.kernel_size == 3 else "configured"
+        what = (
+            f"{kind} stack: widths {tuple(c.block_out_channels)}, k={c.kernel_size}{', residual' if c.residual else ''}"
+        )
+    elif type(model).__name__ == "WaveUNet":
+        causal = "causal" if c.causal else "non-causal"
+        what = f"U-Net ({causal}): widths {tuple(c.block_out_channels)}, LSTM {c.lstm_layers}"
+    else:
+        what = f"STFT mask: n_fft {c.n_fft}, GRU {c.gru_layers}x{c.hidden_size}"
+    return f"ours, {what}, {steps} steps"
 
 
 def main():
@@ -184,17 +206,22 @@ def main():
     parser.add_argument("--work_dir", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of the real-time factor")
+    parser.add_argument("--rtf_threads", type=int, default=1, help="torch threads while the real-time factor is timed")
     parser.add_argument("--rtf_seconds", type=float, default=60.0)
     parser.add_argument("--memory_minutes", type=float, default=10.0)
     parser.add_argument("--output", default=str(HERE / "results" / "audio_denoising.md"))
     parser.add_argument("--update_readme", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="a tiny model, 10 clips, short timing and memory runs")
+    parser.add_argument("--dataset", default="speech", help="the held-out set: the test split of this audio dataset")
+    parser.add_argument(
+        "--quick", action="store_true", help="a tiny model, 10 clips of speech-mini, short timing and memory runs"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="genzoo-audio-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.quick:
+        args.dataset = "speech-mini"
         args.steps, args.rtf_seconds, args.memory_minutes, args.repeats = 20, 2.0, 0.1, 1
     if args.model is None:
         cfg = make_config(
@@ -204,6 +231,7 @@ def main():
             checkpointing_steps=0,
             report_to="none",
             overwrite_output_dir=True,
+            dataset=args.dataset,
             **({"model_config": "block_out_channels=(8, 16)", "batch_size": 8} if args.quick else {}),
         )
         args.model = [str(train(cfg).output_dir)]
@@ -216,7 +244,9 @@ def main():
     rate = first.sampling_rate
 
     # 1. quality, per bucket
-    test = load_data("audio", "speech", "test", sampling_rate=rate, channels=first.audio_channels, segment_seconds=2.0)
+    test = load_data(
+        "audio", args.dataset, "test", sampling_rate=rate, channels=first.audio_channels, segment_seconds=2.0
+    )
     clean = torch.from_numpy(np.asarray(test.arrays["audio_values"], dtype=np.float32) / INT16_SCALE)  # (N, C, T)
     mixed = mixtures(clean[:10] if args.quick else clean, rate)
     methods = {
@@ -244,29 +274,35 @@ def main():
     counts = {b: sum(1 for m in mixed if m["bucket"] == b) for b in buckets}
 
     # 2. speed of each model, memory of the first
-    rtf = {}
+    rtf, supports, minutes = {}, {}, {}
+    threads = torch.get_num_threads()
     for name, (pipe, folder) in pipes.items():
         half = type(pipe).from_pretrained(folder, dtype=torch.bfloat16)  # bf16 weights, as a user loads them
         half.set_progress_bar_config(disable=True)
+        torch.set_num_threads(args.rtf_threads)
         rtf[name] = {
             "fp32": real_time_factor(pipe, args.rtf_seconds, args.repeats),
             "bf16": real_time_factor(half, args.rtf_seconds, args.repeats),
         }
+        torch.set_num_threads(threads)
+        supports[name] = support(pipe.denoiser)
+        minutes[name] = training_minutes(folder) if Path(folder, "train_config.json").exists() else float("nan")
     memory = peak_memory(args.model[0], args.memory_minutes, work)
 
     # 3. the verdict and the table
     def verdict(name):
         beats = all(
-            table[(name, b)]["si_sdri"]
-            > max(table[(m, b)]["si_sdri"] for m in ("spectral subtraction", "Wiener filter"))
+            table[(name, b)][key] > max(table[(m, b)][key] for m in ("spectral subtraction", "Wiener filter"))
             for b in buckets
+            for key in ("si_sdri", "pesq")
         )
         return beats, float(np.mean([table[(name, b)]["si_sdri"] for b in ("0..5", "5..10")]))
 
     lines = [
-        f"Held-out `speech` (test split, {len(clean)} clips of {clean.shape[-1] / rate:.0f} s, {first.audio_channels} "
-        f"channel(s), {rate} Hz), each mixed once per bucket with one noise kind (white, pink, brown, hum or babble, "
-        f"in turn) at an SNR drawn in the bucket. Torch threads: {torch.get_num_threads()}.",
+        f"Held-out `{args.dataset}` (test split: sentences and voices never heard in training, {len(clean)} clips "
+        f"of {clean.shape[-1] / rate:.0f} s, {first.audio_channels} channel(s), {rate} Hz), each mixed once per "
+        "bucket with one noise kind (white, pink, brown, hum or babble, in turn) at an SNR drawn in the bucket. "
+        f"Torch threads: {torch.get_num_threads()}.",
         "",
         "| input SNR (dB) | mixtures | method | SI-SDR improvement (dB) | PESQ (wb) | STOI |",
         "|---|---|---|---|---|---|",
@@ -279,14 +315,17 @@ def main():
     for name, (pipe, folder) in pipes.items():
         beats, mid = verdict(name)
         fp32, half = rtf[name]["fp32"], rtf[name]["bf16"]
+        field, ahead = supports[name]
         lines += [
-            f"- **{name}** ({folder}): beats both classical denoisers on SI-SDR in every bucket: "
-            f"**{'yes' if beats else 'no'}**; mean SI-SDR improvement over the 0..10 dB inputs **{mid:.2f} dB** "
-            f"(target {TARGET_SI_SDRI:.0f}: **{'met' if mid >= TARGET_SI_SDRI else 'missed'}**). Real-time factor on a "
-            f"{args.rtf_seconds:.0f} s stereo clip at {rate} Hz (median of {args.repeats}): fp32 "
-            f"**{fp32['rtf']:.3f}** ({fp32['gflops']:.0f} GFLOP/s), bf16 weights **{half['rtf']:.3f}** "
-            f"({half['gflops']:.0f} GFLOP/s); "
-            f"{pipe.denoiser.flops(rate) / 1e9:.1f} GFLOP per second of audio (target below 0.5 for the classic one)."
+            f"- **{name}** ({folder}; trained {minutes[name]:.0f} min): beats both classical denoisers on SI-SDR "
+            f"and PESQ in every bucket: **{'yes' if beats else 'no'}**; mean SI-SDR improvement over the 0..10 dB "
+            f"inputs **{mid:.2f} dB** (target {TARGET_SI_SDRI:.0f}: **{'met' if mid >= TARGET_SI_SDRI else 'missed'}**"
+            f"{'' if mid >= TARGET_SI_SDRI else f', by {TARGET_SI_SDRI - mid:.2f} dB'}). Real-time factor on a "
+            f"{args.rtf_seconds:.0f} s stereo clip at {rate} Hz with {args.rtf_threads} thread(s) (median of "
+            f"{args.repeats}): fp32 **{fp32['rtf']:.3f}** ({fp32['gflops']:.0f} GFLOP/s), bf16 weights "
+            f"**{half['rtf']:.3f}** ({half['gflops']:.0f} GFLOP/s; target below 0.1); "
+            f"{pipe.denoiser.flops(rate) / 1e9:.2f} GFLOP per second of audio; receptive field {field} samples, "
+            f"lookahead **{ahead} samples = {1000 * ahead / rate:.1f} ms**."
         ]
     lines.append(
         f"- Peak memory of denoising a {memory['seconds'] / 60:.0f}-minute stereo 48 kHz file with the first model "
@@ -301,6 +340,8 @@ def main():
             for name in ours
         },
         "rtf": rtf,
+        "support": supports,
+        "training_minutes": minutes,
         "memory": memory,
         "rows": rows,
         "models": args.model,

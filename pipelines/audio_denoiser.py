@@ -8,8 +8,8 @@ import torch
 from diffusers.utils import BaseOutput
 
 from hf_genzoo.errors import UserInputError
-from hf_genzoo.models.audio_denoiser import AudioDenoisingAE
-from hf_genzoo.sound import check_rate, resample
+from hf_genzoo.models.audio_denoiser import AudioDenoisingAE, WaveUNet
+from hf_genzoo.sound import check_rate, resample_blocks, resampled_length
 
 from .pipeline_base import GenzooPipeline
 
@@ -31,24 +31,32 @@ class AudioDenoisingPipelineOutput(BaseOutput):
     sampling_rate: int
 
 
+def check_audio_file(path: str | os.PathLike):
+    """`soundfile.info` of a file the pipeline can denoise; a clear error for one it cannot read or take."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError, TypeError) as err:  # soundfile's LibsndfileError is a RuntimeError
+        raise UserInputError(f"{path}: cannot read it as audio ({err})") from None
+    if info.frames == 0:
+        raise UserInputError(f"{path}: the file holds no audio (0 frames)")
+    if info.channels > 2:
+        raise UserInputError(f"{path}: it has {info.channels} channels; mono and stereo files are supported")
+    return info
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """A file as float32 `(T, C)` and its rate, with `soundfile`; a clear error for a file that cannot be read."""
     import soundfile as sf
 
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, OSError, TypeError) as err:  # soundfile's LibsndfileError is a RuntimeError
-        raise UserInputError(f"{path}: cannot read it as audio ({err})") from None
-    if len(data) == 0:
-        raise UserInputError(f"{path}: the file holds no audio (0 frames)")
-    if data.shape[1] > 2:
-        raise UserInputError(f"{path}: it has {data.shape[1]} channels; mono and stereo files are supported")
-    return data, rate
+    check_audio_file(path)
+    return sf.read(str(path), dtype="float32", always_2d=True)
 
 
 class AudioDenoisingPipeline(GenzooPipeline):
     r"""
-    Pipeline for waveform denoising with an [`AudioDenoisingAE`].
+    Pipeline for waveform denoising with a [`WaveUNet`] or an [`AudioDenoisingAE`].
 
     ```py
     >>> from hf_genzoo import AudioDenoisingPipeline
@@ -62,29 +70,35 @@ class AudioDenoisingPipeline(GenzooPipeline):
     stays bounded whatever the length.
 
     Args:
-        denoiser ([`AudioDenoisingAE`]): the trained model.
+        denoiser ([`WaveUNet`] or [`AudioDenoisingAE`]): the trained model.
     """
 
     model_cpu_offload_seq = "denoiser"
 
-    def __init__(self, denoiser: AudioDenoisingAE):
+    def __init__(self, denoiser: AudioDenoisingAE | WaveUNet):
         super().__init__()
         self.register_modules(denoiser=denoiser)
 
-    # 1. any input -> float32 (B, C, T) at its own rate, and how to give it back
-    def _to_batch(self, audio: AudioInput, sampling_rate: int | None):
-        rate = self.denoiser.config.sampling_rate
+    # 1. any input -> a reader of float32 (B, C, b - a) blocks at its own rate, and the layout to give back
+    def _open(self, audio: AudioInput, sampling_rate: int | None):
+        """(read, (B, C, T), rate, (layout, like)): `read(a, b)` gives samples a..b-1 of every clip and channel, so
+        that a long file is read (and resampled) a block at a time and never held whole at its own rate."""
         if isinstance(audio, (str, os.PathLike)):
-            data, file_rate = read_audio(audio)
-            if sampling_rate is not None and sampling_rate != file_rate:
-                raise UserInputError(f"{audio} is at {file_rate} Hz; leave sampling_rate out for a file")
-            return data.T[None], file_rate, ("TC", None)
-        rate = rate if sampling_rate is None else check_rate(sampling_rate)
+            import soundfile as sf
+
+            info = check_audio_file(audio)
+            if sampling_rate is not None and sampling_rate != info.samplerate:
+                raise UserInputError(f"{audio} is at {info.samplerate} Hz; leave sampling_rate out for a file")
+
+            def read_file(a: int, b: int) -> np.ndarray:
+                with sf.SoundFile(str(audio)) as f:
+                    f.seek(a)
+                    return f.read(b - a, dtype="float32", always_2d=True).T[None]  # (1, C, b - a)
+
+            return read_file, (1, info.channels, info.frames), info.samplerate, ("TC", None)
+        rate = self.denoiser.config.sampling_rate if sampling_rate is None else check_rate(sampling_rate)
         like = audio if isinstance(audio, torch.Tensor) else None  # a tensor comes back on its device, in its dtype
         x = audio.detach().cpu().numpy() if like is not None else np.asarray(audio)
-        if np.issubdtype(x.dtype, np.integer):  # PCM samples (e.g. int16 from scipy.io.wavfile): to [-1, 1]
-            x = x / np.iinfo(x.dtype).max
-        x = x.astype(np.float32, copy=False)
         if x.ndim == 1:
             x, layout = x[None, None], "T"
         elif x.ndim == 2 and x.shape[0] <= 2 < x.shape[1]:
@@ -100,18 +114,29 @@ class AudioDenoisingPipeline(GenzooPipeline):
             )
         if x.shape[-1] == 0:
             raise UserInputError("the waveform holds no samples")
-        if not np.isfinite(x).all():
+        integer = np.issubdtype(x.dtype, np.integer)  # PCM samples (e.g. int16 from scipy.io.wavfile): to [-1, 1]
+        if not integer and not np.isfinite(x).all():
             raise UserInputError("the waveform holds NaN or infinite values")
-        return x, rate, (layout, like)
+        scale = 1 / np.iinfo(x.dtype).max if integer else 1.0
+
+        def read_array(a: int, b: int) -> np.ndarray:
+            block = x[..., a:b].astype(np.float32)  # (B, C, b - a), a copy of this block only
+            return block * np.float32(scale) if integer else block
+
+        return read_array, x.shape, rate, (layout, like)
 
     @staticmethod
-    def _from_batch(y: np.ndarray, how) -> np.ndarray | torch.Tensor:
-        layout, like = how
-        y = {"T": lambda a: a[0, 0], "CT": lambda a: a[0], "TC": lambda a: a[0].T, "BCT": lambda a: a}[layout](y)
-        y = np.ascontiguousarray(y)
-        if like is None:
-            return y
-        return torch.from_numpy(y).to(like.device, like.dtype if like.is_floating_point() else torch.float32)
+    def _output(shape: tuple, how) -> tuple[np.ndarray, np.ndarray]:
+        """The float32 result in the input's layout, and a `(B, C, T)` view of it to resample into."""
+        (b, c, t), (layout, _) = shape, how
+        if layout == "T":
+            out = np.zeros(t, dtype=np.float32)
+            return out, out[None, None]
+        if layout == "TC":
+            out = np.zeros((t, c), dtype=np.float32)  # written in place through its transpose: no copy to turn it
+            return out, out.T[None]
+        out = np.zeros((c, t) if layout == "CT" else (b, c, t), dtype=np.float32)
+        return out, out.reshape(b, c, t)
 
     # 2. the model over one stretch (B, C, T) at its rate
     @torch.no_grad()
@@ -189,13 +214,24 @@ class AudioDenoisingPipeline(GenzooPipeline):
         rate, block = self.denoiser.config.sampling_rate, self.denoiser.block_size
         chunk = max(block, round(chunk_seconds * rate) // block * block)  # on the block grid: hops keep the phase
         overlap = min(chunk // 2, round(overlap_seconds * rate)) // block * block  # on the grid too
-        x, in_rate, how = self._to_batch(audio, sampling_rate)
-        length = x.shape[-1]
-        x = resample(x, in_rate, rate)  # (B, C, T') at the model's rate; the input at its own rate is let go
-        y = self._denoise(x, chunk, overlap, batch_size)
+        read, (b, c, length), in_rate, how = self._open(audio, sampling_rate)
+        # 1. to the model's rate, block by block: (B, C, T') float32; the input at its own rate is never copied whole
+        if in_rate == rate:
+            x = read(0, length)
+        else:
+            x = np.empty((b, c, resampled_length(length, in_rate, rate)), dtype=np.float32)
+            resample_blocks(read, length, in_rate, rate, x)
+        # 2. denoise at the model's rate, then 3. back to the input's rate and length, into the input's layout
+        y = self._denoise(x, chunk, overlap, batch_size)  # (B, C, T')
         del x
-        y = resample(y, rate, in_rate, length)  # back at the input's rate and length
-        np.clip(y, -1, 1, out=y)  # y is ours: the model's output, or its resampled copy
+        result, view = self._output((b, c, length), how)
+        if in_rate == rate:
+            view[...] = y
+        else:
+            resample_blocks(lambda i, j: y[..., i:j], y.shape[-1], rate, in_rate, view)
+        np.clip(result, -1, 1, out=result)
         self.maybe_free_model_hooks()
-        result = self._from_batch(y, how)
+        like = how[1]
+        if like is not None:  # a tensor comes back on its device, in its dtype
+            result = torch.from_numpy(result).to(like.device, like.dtype if like.is_floating_point() else torch.float32)
         return AudioDenoisingPipelineOutput(audio=result, sampling_rate=in_rate) if return_dict else (result, in_rate)

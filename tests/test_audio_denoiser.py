@@ -259,12 +259,13 @@ def test_a_datasets_audio_column_is_decoded_and_resampled_once(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A small denoiser trained for 150 steps on the embedded speech, white noise at -5..0 dB."""
+    """A small classic denoiser trained for 150 steps on the embedded speech-mini, white noise at -5..0 dB."""
     out = tmp_path_factory.mktemp("denoiser") / "run"
     cfg = make_config(
         "audio_denoiser",
+        dataset="speech-mini",
         output_dir=str(out),
-        model_config="block_out_channels=(16, 32, 32)",
+        model_config="architecture='classic',block_out_channels=(16, 32, 32)",
         noise="white:-5:0",
         loss="mse",  # the thresholds below were measured with it
         max_steps=150,
@@ -319,9 +320,9 @@ def test_genzoo_denoise_writes_the_input_length_rate_and_channels(trained, tmp_p
         cli.main(["denoise", str(tmp_path / "missing.wav"), str(tmp_path / "o.wav"), "--model", "x"])
     with pytest.raises(SystemExit, match="give the output a suffix soundfile writes"):
         cli.main(["denoise", str(tmp_path / "in.wav"), str(tmp_path / "out"), "--model", str(trained.output_dir)])
-    cli.main(["evaluate", "--model", str(trained.output_dir), "--noise", "white:0:0"])  # the speech set by default
+    cli.main(["evaluate", "--model", str(trained.output_dir), "--noise", "white:0:0"])  # its training set by default
     scores = json.loads(capsys.readouterr().out)
-    assert scores["dataset"] == "speech" and "si_sdr_improvement" in scores
+    assert scores["dataset"] == "speech-mini" and "si_sdr_improvement" in scores
     # mixed at 0 dB over both channels; per panned channel, averaged in dB, a little below (Jensen)
     assert -3 < scores["snr_noisy_input"] < 0
 

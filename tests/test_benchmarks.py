@@ -267,13 +267,15 @@ def test_audio_denoising_benchmark_quick_mode_writes_table_and_figure(tmp_path):
     out = tmp_path / "audio.md"
     _run("benchmarks/audio_denoising.py", "--quick", "--output", str(out))
     table = out.read_text()
-    for method in ("noisy input", "spectral subtraction", "Wiener filter", "ours, configured: widths (8, 16)"):
+    for method in ("noisy input", "spectral subtraction", "Wiener filter", "ours, U-Net (causal): widths (8, 16)"):
         assert f"| -5..0 | 10 | {method}" in table and f"| 10..20 | 10 | {method}" in table
     raw = json.loads(out.with_suffix(".json").read_text())
     assert raw["table"]["noisy input | 0..5"]["si_sdri"] == 0.0  # the input against itself
     (rtf,) = raw["rtf"].values()  # one model, timed in fp32 and with bf16 weights
     assert rtf["fp32"]["rtf"] > 0 and rtf["bf16"]["rtf"] > 0
     assert raw["memory"]["peak_mib"] >= raw["memory"]["load_only_mib"] > 0
+    ((field, ahead),) = raw["support"].values()
+    assert ahead == 16 - 1 and field > ahead  # two levels of stride 4, causal: one block of lookahead
     assert out.with_suffix(".png").stat().st_size > 10_000  # the spectrogram figure
 
 

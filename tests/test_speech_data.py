@@ -1,7 +1,8 @@
-"""The embedded `speech` dataset (built once here from the Debian packages, with espeak-ng) and the noise of the
-audio denoising family (`NoiseMix`): split hygiene, real stereo, the cache; exact SNRs and the spectra of each
-noise kind."""
+"""The embedded `speech` datasets (built here from the Debian packages, with espeak-ng and Festival; the tests build
+`speech-mini`) and the noise of the audio denoising family (`NoiseMix`): held-out sentences and voices, real
+stereo, the tape factor, the cache; exact SNRs and the spectra of each noise kind."""
 
+import dataclasses
 import json
 import math
 import shutil
@@ -22,10 +23,17 @@ if shutil.which("espeak-ng") is None:
     pytest.skip("the speech dataset needs espeak-ng (apt-get install espeak-ng)", allow_module_level=True)
 
 
+MINI = "speech-mini"  # the build of the tests: 20 sentences, 3 voices each (the full `speech` speaks 160 by 20)
+FESTIVAL = pytest.mark.skipif(
+    shutil.which("festival") is None,
+    reason=f"Festival's voices need `apt-get install {speech.FESTIVAL_PACKAGES}`",
+)
+
+
 @pytest.fixture(scope="module")
 def built():
-    """The build folder and its manifest: one row per clip."""
-    folder = speech.build()
+    """The build folder of `speech-mini` and its manifest: one row per clip."""
+    folder = speech.build(name=MINI)
     return folder, json.loads((folder / "manifest.json").read_text())
 
 
@@ -34,34 +42,49 @@ def built():
 
 def test_splits_load_as_labelled_stereo_segments(built):
     for split in ("train", "test"):
-        src = speech.load_speech_split(split)
+        src = speech.load_speech_split(split, MINI)
         assert src.other_columns == {"audio": "audio"} and src.label_column == "label"
-        assert src.label_names == ["alsa_speech", "espeak_speech", "freedesktop_sound"]
-        assert src.cache_token.startswith("speech-v1-") and src.cache_token.endswith(split)
-        data = load_data("audio", "speech", split)
+        assert src.label_names == ["alsa_speech", "espeak_speech", "festival_speech", "freedesktop_sound"]
+        assert src.cache_token.startswith("speech-v2-") and src.cache_token.endswith(split)
+        assert src.dataset.column_names == ["audio", "label", "utterance", "voice", "family", "pan", "delay_samples"]
+        data = load_data("audio", MINI, split)
         x = data.arrays["audio_values"]
-        assert x.dtype == np.int16 and x.ndim == 3 and x.shape[1:] == (2, RATE) and len(x) > 100
-        assert data.label_names == src.label_names and set(data.labels.tolist()) == {0, 1, 2}
+        assert x.dtype == np.int16 and x.ndim == 3 and x.shape[1:] == (2, RATE) and len(x) > 20
+        assert data.label_names == src.label_names and {0, 1, 3} <= set(data.labels.tolist())
         assert 0.4 < np.abs(x).max() / 32767 <= 0.9  # peaks scaled into [0.5, 0.9] (panning lowers a side)
     with pytest.raises(UserInputError, match="splits \\['train', 'test'\\], not 'validation'"):
-        speech.load_speech_split("validation")
+        speech.load_speech_split("validation", MINI)
 
 
-def test_no_utterance_is_in_both_splits(built):
+def test_the_test_split_holds_out_sentences_and_voices(built):
     folder, rows = built
     train, test = ({r["utterance"] for r in rows if r["split"] == s} for s in ("train", "test"))
     assert train and test and not train & test
     texts = {s: {r["text"] for r in rows if r["split"] == s and r["text"]} for s in ("train", "test")}
-    assert len(texts["train"]) == 64 and len(texts["test"]) == 16 and not texts["train"] & texts["test"]
+    assert len(texts["train"]) == 16 and len(texts["test"]) == 4 and not texts["train"] & texts["test"]
+    voices = {s: {r["voice"] for r in rows if r["split"] == s and r["voice"]} for s in ("train", "test")}
+    assert voices["train"] and voices["test"] and not voices["train"] & voices["test"]  # no voice in both
     per_sentence = {}
     for r in rows:
         if r["text"]:
             per_sentence.setdefault(r["text"], set()).add((r["voice"], r["split"]))
-    assert all(len(v) == 3 and len({s for _, s in v}) == 1 for v in per_sentence.values())  # 3 voices, one split
+    assert all(len(v) <= 3 and len({s for _, s in v}) == 1 for v in per_sentence.values())  # 3 voices, one split
     sources = [r["source"] for r in rows if r["source"]]
     assert len(set(sources)) == len(sources)  # symbolic links resolved: no file twice
     assert not any("audio-channel-" in s or "Noise" in s or "test-signal" in s for s in sources)  # no copies, no noise
     assert {r["split"] for r in rows if r["label"] == "alsa_speech"} == {"train", "test"}
+
+
+@FESTIVAL
+def test_a_whole_synthesizer_family_is_never_heard_in_training():
+    plan = speech._plan()  # the full build: 160 sentences, 20 voices each
+    families = {s: {c.family for c in plan if c.split == s and c.family} for s in ("train", "test")}
+    assert "festival-hts" in families["test"] and "festival-hts" not in families["train"]
+    assert {"espeak", "festival-diphone"} <= families["train"] & families["test"]
+    sentences = [c for c in plan if c.text]
+    assert len({c.text for c in sentences}) == 160 and len(sentences) == 128 * 20 + 32 * 7  # 7 held-out voices
+    assert {c.tape for c in sentences} == set(range(23, 28))  # speed and pitch moved by 0.92..1.08
+    assert min(c.speed for c in sentences if c.label == "festival_speech") >= speech.STRETCH[0]
 
 
 def test_clips_are_panned_and_delayed(built):
@@ -80,33 +103,46 @@ def test_clips_are_panned_and_delayed(built):
     assert stereo["pan"] == 0 and stereo["delay_samples"] == 0
 
 
+def test_the_tape_factor_changes_the_length_by_its_ratio(tmp_path):
+    rate = 22_050
+    x = np.sin(2 * np.pi * 200 * np.arange(rate) / rate)[None]  # (1, rate): one second at 200 Hz
+    for tape in (23, 25, 27):
+        stereo, _, delay = speech._prepare(x, rate, tape, np.random.default_rng(0))
+        assert stereo.shape[1] - delay == pytest.approx(RATE * 25 / tape, abs=FRAME_SAMPLES)
+        spectrum = np.abs(np.fft.rfft(stereo[0]))
+        assert np.argmax(spectrum) / (stereo.shape[1] / RATE) == pytest.approx(200 * tape / 25, rel=0.02)
+
+
+FRAME_SAMPLES = speech.FRAME  # the trim works in 10 ms frames
+
+
 def test_building_again_is_cached(built, monkeypatch):
     folder, _ = built
-    assert folder.parent == cache_root() / "speech-v1"
-    token = speech.token("train")  # espeak-ng's version asked once per process, here already
+    assert folder.parent == cache_root() / "speech-v2"
+    token = speech.token("train", MINI)  # the synthesizers' versions asked once per process, here already
     mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
 
     def no_subprocess(*args, **kwargs):
-        raise AssertionError("espeak-ng was called again")
+        raise AssertionError("a synthesizer was called again")
 
     monkeypatch.setattr(speech.subprocess, "run", no_subprocess)
-    assert speech.build() == folder and speech.load_speech_split("train").cache_token == token
+    assert speech.build(name=MINI) == folder and speech.load_speech_split("train", MINI).cache_token == token
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes
     assert not list(folder.parent.glob("*.tmp*"))  # the temporary folder was renamed into place
     monkeypatch.setattr(speech, "_espeak_version", lambda: "eSpeak NG text-to-speech: 9.99")
-    assert speech.token("train") != token  # another espeak-ng: other material, another cache key
+    assert speech.token("train", MINI) != token  # another espeak-ng: other material, another cache key
 
 
 def test_a_missing_espeak_ng_names_the_package(monkeypatch):
     monkeypatch.setattr(speech.shutil, "which", lambda name: None)
     speech._espeak_version.cache_clear()
     with pytest.raises(UserInputError, match="apt-get install espeak-ng"):
-        speech.load_speech_split("train")
+        speech.load_speech_split("train", MINI)
     monkeypatch.undo()
     speech._espeak_version.cache_clear()
 
 
-def test_without_alsa_utils_the_freedesktop_copies_stand_in(monkeypatch, tmp_path, caplog):
+def test_without_alsa_utils_or_festival_the_build_goes_on_with_what_is_there(monkeypatch, tmp_path, caplog):
     plan = {c.name: c for c in speech._plan()}
     monkeypatch.setattr(speech, "ALSA_DIR", tmp_path / "no-alsa")
     stand_in = {c.name: c for c in speech._plan()}
@@ -115,16 +151,33 @@ def test_without_alsa_utils_the_freedesktop_copies_stand_in(monkeypatch, tmp_pat
         assert (stand_in[name].utterance, stand_in[name].split) == (clip.utterance, clip.split)
     assert all("audio-channel-" in c.source for c in stand_in.values() if c.label == "alsa_speech")
     monkeypatch.setattr(speech, "FREEDESKTOP_DIR", tmp_path / "no-freedesktop")
+    monkeypatch.setattr(speech, "FESTIVAL_VOICE_DIR", tmp_path / "no-festival")
     alone = speech._plan()
-    assert {c.label for c in alone} == {"espeak_speech"} and len(alone) == 3 * len(speech.SENTENCES)
+    assert {c.label for c in alone} == {"espeak_speech"}
+    held_out = {v.name for v in speech.VOICES if v.split == "test" and v.engine == "espeak"}
+    assert {c.voice for c in alone if c.split == "test"} == held_out
     speech._warn_missing(alone)
-    assert "apt-get install alsa-utils" in caplog.text and "apt-get install sound-theme-freedesktop" in caplog.text
+    for package in ("alsa-utils", "sound-theme-freedesktop", "festival festvox-kallpc16k"):
+        assert f"apt-get install {package}" in caplog.text
+
+
+@FESTIVAL
+def test_a_sentence_a_voice_cannot_say_is_left_out(monkeypatch, tmp_path):
+    said = next(c for c in speech._plan() if c.voice == "kal_diphone")
+    unsayable = dataclasses.replace(
+        said, name="festival-odd", voice="lp_diphone", text="Where did you park the car this morning?"
+    )
+    monkeypatch.setattr(speech, "_plan", lambda size: [said, unsayable])
+    folder = speech.build(tmp_path / "root", MINI)
+    names = [r["name"] for r in json.loads((folder / "manifest.json").read_text())]
+    assert names == [said.name]  # the Italian voice's front end fails on this English sentence: left unsaid
 
 
 def test_a_build_that_loses_the_race_keeps_the_winners(monkeypatch, tmp_path):
-    clips = [c for c in speech._plan() if c.name in ("alsa-front_left", "espeak-sentence-00-en")]
+    clips = [c for c in speech._plan(speech.SIZES[MINI]) if c.name == "alsa-front_left" or c.label == "espeak_speech"]
+    clips = clips[:2]
     assert len(clips) == 2
-    monkeypatch.setattr(speech, "_plan", lambda: clips)
+    monkeypatch.setattr(speech, "_plan", lambda size: clips)
     replace = speech.os.replace
 
     def another_process_first(src, dst):
@@ -135,11 +188,11 @@ def test_a_build_that_loses_the_race_keeps_the_winners(monkeypatch, tmp_path):
         replace(src, dst)  # raises: the folder is there, not empty
 
     monkeypatch.setattr(speech.os, "replace", another_process_first)
-    folder = speech.build(tmp_path / "root")
+    folder = speech.build(tmp_path / "root", MINI)
     assert (folder / "manifest.json").read_text() == "[]" and list(folder.parent.iterdir()) == [folder]
     monkeypatch.undo()
-    monkeypatch.setattr(speech, "_plan", lambda: clips[1:])  # another plan: another folder, built for real
-    other = speech.build(tmp_path / "root")
+    monkeypatch.setattr(speech, "_plan", lambda size: clips[1:])  # another plan: another folder, built for real
+    other = speech.build(tmp_path / "root", MINI)
     assert other != folder and [r["name"] for r in json.loads((other / "manifest.json").read_text())] == [clips[1].name]
 
 
@@ -162,7 +215,7 @@ def _snr(clean, noisy):
 
 
 def test_the_snr_is_the_drawn_one(built):
-    clean = torch.from_numpy(load_data("audio", "speech", "test").arrays["audio_values"][:48] / 32767).float()
+    clean = torch.from_numpy(load_data("audio", MINI, "train").arrays["audio_values"][:48] / 32767).float()
     mix = parse_noise_mix(DEFAULT_NOISE)
     noisy, snr = mix(clean, RATE, torch.Generator().manual_seed(0))
     assert noisy.shape == clean.shape and noisy.dtype == clean.dtype and snr.shape == (48,)

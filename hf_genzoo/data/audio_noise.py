@@ -15,6 +15,12 @@ Each example gets one kind of noise, drawn uniformly from the mix's kinds, scale
   random amount, summed: speech-shaped interference that keeps their stereo (a batch of one uses the example
   itself, time-reversed and shifted). Babble from a batch of clean speech, as in the babble of NOISEX-92 and of
   Defossez et al., "Real Time Speech Enhancement in the Waveform Domain", Interspeech 2020.
+
+`reverberate` puts a share of a batch in synthetic rooms before the noise is mixed (a data augmentation: the target
+is the reverberant clean clip, so the model learns to keep a room, not to remove it): each chosen example is
+convolved with an impulse response of a direct path and a tail of exponentially decaying Gaussian noise
+(Polack's statistical model of late reverberation, as in Habets' RIR generators and the room augmentation of
+DEMUCS), independent per channel, at a reverberation time and a direct-to-reverberant ratio drawn per example.
 """
 
 import math
@@ -31,6 +37,8 @@ SPEC_FORMAT = "KINDS:LOW:HIGH (SNRs in dB), KINDS being 'all' or kinds joined by
 HIGH_PASS_HZ = 20.0  # the corner below which pink and brown noise carry no power
 HUM_HARMONICS = 8
 BABBLE_TALKERS = (3, 6)
+ROOM_RT60 = (0.15, 0.8)  # seconds for the tail to fall by 60 dB: a small office to a large classroom
+ROOM_DRR_DB = (0.0, 12.0)  # direct-to-reverberant energy ratio: a talker at a few metres to one at arm's length
 POWER_FLOOR = 1e-8  # -80 dB re full scale: the power a silent example (or silent noise) is scaled as if it had
 
 
@@ -174,3 +182,51 @@ def parse_noise_mix(spec: str) -> NoiseMix:
         _bad(f"noise {spec!r} is not understood")
     kinds = KINDS if parts[0] == "all" else tuple(parts[0].split("+"))
     return NoiseMix(kinds, low, high)
+
+
+def reverberate(
+    clean: torch.Tensor, sampling_rate: int, share: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    r"""
+    Put a share of a batch in synthetic rooms.
+
+    Each chosen example x `(C, T)` becomes `(h_c * x_c)[:T]` per channel c, with `h_c = delta + g n_c(t)
+    exp(-ln(1000) t / RT60)`, n_c white Gaussian noise starting one sample after the direct path, RT60 drawn in
+    `ROOM_RT60`, and g setting the direct-to-reverberant energy ratio drawn in `ROOM_DRR_DB`; the result is scaled
+    back to the example's power. The others are returned as they are.
+
+    Args:
+        clean (`torch.Tensor` of shape `(B, C, T)`): waveforms, float32, on any device.
+        sampling_rate (`int`): their rate in Hz.
+        share (`float`): the probability that an example is reverberated, in [0, 1].
+        generator (`torch.Generator`, *optional*): the source of every draw, on `clean`'s device.
+
+    Returns:
+        `torch.Tensor` of shape `(B, C, T)`.
+    """
+    if not 0 <= share <= 1:
+        raise UserInputError(f"the reverberated share must be in [0, 1], got {share}")
+    b, c, t = clean.shape
+    opts = {"device": clean.device, "dtype": clean.dtype}
+    # 1. which examples, and each one's room
+    idx = torch.nonzero(torch.rand(b, generator=generator, **opts) < share).flatten()  # (n,)
+    if len(idx) == 0:
+        return clean
+    n = len(idx)
+    rt60 = ROOM_RT60[0] + (ROOM_RT60[1] - ROOM_RT60[0]) * torch.rand((n, 1, 1), generator=generator, **opts)
+    drr_db = ROOM_DRR_DB[0] + (ROOM_DRR_DB[1] - ROOM_DRR_DB[0]) * torch.rand((n, 1, 1), generator=generator, **opts)
+    # 2. the impulse responses (n, C, L): a unit direct path, then the decaying noise tail at the drawn DRR
+    length = round(ROOM_RT60[1] * sampling_rate)
+    time = torch.arange(length, **opts) / sampling_rate  # (L,)
+    tail = torch.randn((n, c, length), generator=generator, **opts) * torch.exp(-math.log(1000) * time / rt60)
+    tail[..., 0] = 0
+    tail = tail * torch.rsqrt(tail.pow(2).sum(-1, keepdim=True) * 10 ** (drr_db / 10))
+    tail[..., 0] = 1
+    # 3. linear convolution by FFT, cropped to T, at the example's power
+    x = clean[idx]  # (n, C, T)
+    size = t + length
+    wet = torch.fft.irfft(torch.fft.rfft(x, n=size) * torch.fft.rfft(tail, n=size), n=size)[..., :t]
+    power = x.pow(2).mean((1, 2), keepdim=True) / wet.pow(2).mean((1, 2), keepdim=True).clamp_min(POWER_FLOOR)
+    out = clean.clone()
+    out[idx] = wet * power.sqrt()
+    return out

@@ -1,6 +1,6 @@
 """Model families. Each file is one family: ModelMixin + ConfigMixin, no training or data code."""
 
-from .audio_denoiser import AudioDenoisingAE, AudioDenoisingOutput
+from .audio_denoiser import AudioDenoisingAE, AudioDenoisingOutput, SpectralMaskNet, WaveUNet
 from .autoencoder import AutoencoderOutput, ConvAutoencoder, MLPAutoencoder, Normalize
 from .classifier import ClassifierOutput, ImageClassifier
 from .ddgan import DDGANDiscriminator, DDGANDiscriminatorOutput, DDGANGenerator, DDGANGeneratorOutput
@@ -27,6 +27,7 @@ __all__ = [
     "Generator",
     "GeneratorOutput",
     "ImageClassifier",
+    "SpectralMaskNet",
     "MLPAutoencoder",
     "Normalize",
     "PointClassifier",
@@ -34,4 +35,5 @@ __all__ = [
     "PointCloudDenoiserOutput",
     "VAE",
     "VAEOutput",
+    "WaveUNet",
 ]

@@ -50,6 +50,9 @@ class TrainConfig:
         "held out: the eval split's first --eval_batches (default 50) batches; evaluates at the end",
     )
     random_flip: bool = _f(False, "random left-right flips, batched on the device (off: digits are not symmetric)")
+    reverb: float = _f(
+        0.0, "audio: the share of training segments put in a synthetic room (a random decaying impulse response)"
+    )
     # --- model and objective
     model_config: str = _f("", "model constructor overrides, e.g. 'latent_dim=2,hidden_dim=512'")
     noise: str = _f(
@@ -60,8 +63,9 @@ class TrainConfig:
     loss: str = _f(
         "mse",
         "autoencoder loss: mse, or bce (binary cross-entropy for images in [0, 1]); the VAE: elbo; the audio "
-        "denoiser: mse or l1 on the waveform, or snr or si_sdr (their negatives in dB, each clip alike)",
-        choices=("mse", "bce", "elbo", "l1", "snr", "si_sdr"),
+        "denoiser: l1_stft (waveform L1 plus the multi-resolution STFT loss, as DEMUCS), mse or l1 on the waveform, "
+        "or snr or si_sdr (their negatives in dB, each clip alike)",
+        choices=("mse", "bce", "elbo", "l1", "l1_stft", "snr", "si_sdr"),
     )
     # --- optimization
     epochs: int = _f(10, "passes over the training split (the benchmarks' budget)")
