@@ -211,6 +211,9 @@ def main():
     parser.add_argument("--memory_minutes", type=float, default=10.0)
     parser.add_argument("--output", default=str(HERE / "results" / "audio_denoising.md"))
     parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--clips", type=int, default=None, help="score this many held-out 2 s clips, evenly spaced (default: all)"
+    )
     parser.add_argument("--dataset", default="speech", help="the held-out set: the test split of this audio dataset")
     parser.add_argument(
         "--quick", action="store_true", help="a tiny model, 10 clips of speech-mini, short timing and memory runs"
@@ -232,7 +235,11 @@ def main():
             report_to="none",
             overwrite_output_dir=True,
             dataset=args.dataset,
-            **({"model_config": "block_out_channels=(8, 16)", "batch_size": 8} if args.quick else {}),
+            **(
+                {"model_config": "architecture='unet',block_out_channels=(8, 16)", "batch_size": 8}
+                if args.quick
+                else {}
+            ),
         )
         args.model = [str(train(cfg).output_dir)]
     pipes = {}
@@ -248,7 +255,11 @@ def main():
         "audio", args.dataset, "test", sampling_rate=rate, channels=first.audio_channels, segment_seconds=2.0
     )
     clean = torch.from_numpy(np.asarray(test.arrays["audio_values"], dtype=np.float32) / INT16_SCALE)  # (N, C, T)
-    mixed = mixtures(clean[:10] if args.quick else clean, rate)
+    if args.quick:
+        args.clips = 10
+    if args.clips and args.clips < len(clean):  # evenly spaced: every source, voice and sentence kind in turn
+        clean = clean[np.linspace(0, len(clean) - 1, args.clips).round().astype(int)]
+    mixed = mixtures(clean, rate)
     methods = {
         "noisy input": lambda x: x,
         "spectral subtraction": lambda x: spectral_subtraction(x, rate),

@@ -122,7 +122,10 @@ VOICES = (
     Voice("festival", "cmu_us_slt_arctic_hts", "festival-hts", "test"),  # HTS: never heard in training
     Voice("festival", "upc_ca_ona_hts", "festival-hts", "test"),
 )
-FESTIVAL_PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k festvox-itapc16k festvox-ca-ona-hts"
+FESTIVAL_PACKAGES = (
+    "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k festvox-itapc16k "
+    "festvox-ca-ona-hts"
+)
 
 
 @dataclass(frozen=True)
