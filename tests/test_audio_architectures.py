@@ -123,6 +123,15 @@ def test_an_all_pass_mask_gives_the_input_back():
     assert model(x).sample.abs().max() < 1e-6
 
 
+def test_the_mask_net_runs_with_bf16_weights_close_to_fp32():
+    model = randomize_parameters(SpectralMaskNet(hidden_size=16, gru_layers=1), 0.1).eval()
+    x = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = model(x).sample
+        half = model.to(torch.bfloat16)(x.bfloat16()).sample
+    assert half.dtype == torch.bfloat16 and (half.float() - full).abs().max() < 0.05 * full.abs().max()
+
+
 def test_the_mask_net_is_causal_over_frames():
     model = randomize_parameters(SpectralMaskNet(hidden_size=8, gru_layers=1), 0.1).eval()
     ahead = max(input_support(model, 4096, t)[1] for t in (1000, 1100, 1234))

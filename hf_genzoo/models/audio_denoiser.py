@@ -338,6 +338,7 @@ class SpectralMaskNet(ModelMixin, ConfigMixin):
             wave = x.float().flatten(0, 1)  # (B * C, T)
             spec = torch.stft(wave, n_fft, hop, window=self.window.float(), return_complex=True)  # (B * C, F, N)
         features = spec.abs().clamp_min(1e-5).log().reshape(b, -1, spec.shape[-1])  # (B, C * F, N)
+        features = features.to(self.inp.weight.dtype)  # the network in its own dtype (bf16 weights too)
         h = F.relu(self.inp(features))  # (B, H, N)
         h, _ = self.gru(h.transpose(1, 2))  # (B, N, H)
         mask = torch.sigmoid(self.out(h.transpose(1, 2))).float()  # (B, C * F, N)
