@@ -190,7 +190,8 @@ def describe(pipe, folder: str) -> str:
         causal = "causal" if c.causal else "non-causal"
         what = f"U-Net ({causal}): widths {tuple(c.block_out_channels)}, LSTM {c.lstm_layers}"
     else:
-        what = f"STFT mask: n_fft {c.n_fft}, GRU {c.gru_layers}x{c.hidden_size}"
+        kind = "complex" if c.get("mask") == "complex" else "magnitude"  # configs saved before the option: magnitude
+        what = f"STFT {kind} mask: n_fft {c.n_fft}, GRU {c.gru_layers}x{c.hidden_size}"
     return f"ours, {what}, {steps} steps"
 
 

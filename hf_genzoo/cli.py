@@ -43,8 +43,9 @@ def _add_data_args(p: argparse.ArgumentParser, default_split: str = "test") -> N
     p.add_argument(
         "--dataset",
         default=None,
-        help="dataset name, Hub id, imagefolder:<path>, audiofolder:<path> or local path (default: the model "
-        "family's own default: digits for images, speech for audio)",
+        help="dataset name, Hub id, imagefolder:<path>, audiofolder:<path> or local path (default: the one the "
+        "model was trained on, as its train_config.json says, else its family's own: digits for images, speech "
+        "for audio)",
     )
     p.add_argument("--split", default=default_split, help=f"split to use (default: {default_split})")
     p.add_argument("--image_column", default=None, help="image column (default: guessed)")
@@ -72,11 +73,12 @@ def _load_pipeline_and_data(args, limit: int | None = None):
     """The saved pipeline and the split `args` name, as the data kind its family trains on, at its size."""
     from .data import load_data
     from .family import family_of
-    from .hub.loading import load_pipeline
+    from .hub.loading import load_pipeline, train_config
 
     pipe = load_pipeline(args.model)
     family = family_of(pipe)
-    args.dataset = args.dataset or family.objective.recipe.get("dataset", "digits")
+    trained_on = train_config(args.model)[0].get("dataset")
+    args.dataset = args.dataset or trained_on or family.objective.recipe.get("dataset", "digits")
     columns = {k: getattr(args, k) for k in ("image_column", "label_column") if getattr(args, k)}
     options = {**family.data_options(pipe), **columns}
     data = load_data(family.data_kind, args.dataset, args.split, skip_bad_files=args.skip_bad_files, **options)

@@ -8,7 +8,7 @@ import torch
 from diffusers.utils import BaseOutput
 
 from hf_genzoo.errors import UserInputError
-from hf_genzoo.models.audio_denoiser import AudioDenoisingAE, WaveUNet
+from hf_genzoo.models.audio_denoiser import AudioDenoisingAE, SpectralMaskNet, WaveUNet
 from hf_genzoo.sound import check_rate, resample_blocks, resampled_length
 
 from .pipeline_base import GenzooPipeline
@@ -70,12 +70,12 @@ class AudioDenoisingPipeline(GenzooPipeline):
     stays bounded whatever the length.
 
     Args:
-        denoiser ([`WaveUNet`] or [`AudioDenoisingAE`]): the trained model.
+        denoiser ([`SpectralMaskNet`], [`WaveUNet`] or [`AudioDenoisingAE`]): the trained model.
     """
 
     model_cpu_offload_seq = "denoiser"
 
-    def __init__(self, denoiser: AudioDenoisingAE | WaveUNet):
+    def __init__(self, denoiser: SpectralMaskNet | WaveUNet | AudioDenoisingAE):
         super().__init__()
         self.register_modules(denoiser=denoiser)
 

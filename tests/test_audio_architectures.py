@@ -123,8 +123,27 @@ def test_an_all_pass_mask_gives_the_input_back():
     assert model(x).sample.abs().max() < 1e-6
 
 
-def test_the_mask_net_runs_with_bf16_weights_close_to_fp32():
-    model = randomize_parameters(SpectralMaskNet(hidden_size=16, gru_layers=1), 0.1).eval()
+def test_an_all_pass_complex_mask_gives_the_input_back_and_a_quarter_turn_rotates_every_bin():
+    model = SpectralMaskNet(hidden_size=16, gru_layers=1, mask="complex").eval()
+    bins = 2 * (model.config.n_fft // 2 + 1)  # the real parts' outputs, then the imaginary parts', per channel
+    x = torch.randn(1, 2, 3000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.zero_()
+        model.out.bias.view(2, 2, -1)[:, 0] = 30.0  # m = 30 + 0i: tanh(30) = 1, no rotation
+        torch.testing.assert_close(model(x).sample, x, atol=1e-5, rtol=1e-5)
+        model.out.bias.view(2, 2, -1)[:, 0] = 0.0
+        model.out.bias.view(2, 2, -1)[:, 1] = 30.0  # m = 30i: every bin turned by 90 degrees, i.e. -Hilbert
+    assert model.out.bias.numel() == 2 * bins
+    y = model(x).sample.detach()
+    spec = torch.stft(x.flatten(0, 1), 512, 128, window=torch.hann_window(512), return_complex=True)
+    want = torch.istft(spec * 1j, 512, 128, window=torch.hann_window(512), length=3000).reshape(x.shape)
+    torch.testing.assert_close(y, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mask", ["magnitude", "complex"])
+def test_the_mask_net_runs_with_bf16_weights_close_to_fp32(mask):
+    model = randomize_parameters(SpectralMaskNet(hidden_size=16, gru_layers=1, mask=mask), 0.1).eval()
     x = torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         full = model(x).sample
@@ -132,8 +151,9 @@ def test_the_mask_net_runs_with_bf16_weights_close_to_fp32():
     assert half.dtype == torch.bfloat16 and (half.float() - full).abs().max() < 0.05 * full.abs().max()
 
 
-def test_the_mask_net_is_causal_over_frames():
-    model = randomize_parameters(SpectralMaskNet(hidden_size=8, gru_layers=1), 0.1).eval()
+@pytest.mark.parametrize("mask", ["magnitude", "complex"])
+def test_the_mask_net_is_causal_over_frames(mask):
+    model = randomize_parameters(SpectralMaskNet(hidden_size=8, gru_layers=1, mask=mask), 0.1).eval()
     ahead = max(input_support(model, 4096, t)[1] for t in (1000, 1100, 1234))
     assert 0 < ahead <= model.config.n_fft  # the frames that hold t, and no later one
 

@@ -283,13 +283,17 @@ def test_pointcloud_benchmark_quick_mode_writes_table_and_picture(tmp_path):
     out = tmp_path / "pc.md"
     _run("benchmarks/pointcloud_diffusion.py", "--quick", "--output", str(out))
     table = out.read_text()
-    for row in ("training sets (floor)", "ours, dpmsolver++ 50", "ours, ddim 50", "Gaussian blobs (ceiling)"):
+    models = ("ours (plain, width 16, 1 blocks, 30 steps)", "ours (kNN 8, width 16, 1 blocks, 30 steps)")
+    rows = [f"{m}, {s} 50" for m in models for s in ("dpmsolver++", "ddim")]
+    for row in ("training sets (floor)", *rows, "Gaussian blobs (ceiling)"):
         assert f"| {row} | " in table
     raw = json.loads(out.with_suffix(".json").read_text())
-    rows = {r["row"]: r for r in raw["rows"]}
-    assert rows["Gaussian blobs (ceiling)"]["1nna_cd"] > 0.8  # blobs are told apart from shapes
-    assert rows["training sets (floor)"]["1nna_cd"] < rows["Gaussian blobs (ceiling)"]["1nna_cd"]
-    assert all(v > 0 for v in raw["seconds_per_sample"].values()) and len(raw["seconds_per_sample"]) == 3
+    scores = {r["row"]: r for r in raw["rows"]}
+    assert scores["Gaussian blobs (ceiling)"]["1nna_cd"] > 0.8  # blobs are told apart from shapes
+    assert scores["training sets (floor)"]["1nna_cd"] < scores["Gaussian blobs (ceiling)"]["1nna_cd"]
+    assert set(raw["seconds_per_sample"]) == set(models)
+    assert all(len(t) == 3 and min(t.values()) > 0 for t in raw["seconds_per_sample"].values())
+    assert "Targets, best row (ours (" in table and "every class >= 75%" in table
     assert out.with_suffix(".png").exists()
 
 

@@ -1,7 +1,6 @@
 """Which trained models `genzoo app` shows: `NAME=SOURCE` pairs and folders of `genzoo train` outputs, each loaded
 into an `AppModel` that knows its family (from the registry) or why it could not be loaded."""
 
-import json
 import re
 import threading
 import traceback
@@ -9,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..hub.loading import train_config
 
 MAX_MODELS_FOUND = 64  # a --models_dir holding more saved pipelines than this is probably the wrong folder
 
@@ -102,21 +102,6 @@ class AppModel:
         return slug(self.name) or "model"
 
 
-def _train_config(source: str) -> tuple[dict, Path | None]:
-    """The `train_config.json` beside a saved pipeline (local folder or Hub repo), `{}` when there is none."""
-    folder = Path(source)
-    if folder.is_dir():
-        path = folder / "train_config.json"
-        return (json.loads(path.read_text()) if path.exists() else {}), folder
-    try:
-        from huggingface_hub import hf_hub_download
-
-        path = hf_hub_download(source, "train_config.json")
-    except Exception:  # noqa: BLE001 - optional: a pushed repo without it still loads
-        return {}, None
-    return json.loads(Path(path).read_text()), Path(path).parent
-
-
 def _family(pipe, train_config: dict):
     """The family of a loaded pipeline: the one `train_config.json` names when its pipeline class fits (families can
     share a pipeline class, as the MLP and convolutional autoencoders do), else the registry's answer."""
@@ -132,7 +117,7 @@ def peek_family(source: str):
     from ..family import families
     from ..hub.loading import pipeline_class_name
 
-    named = families().get(_train_config(source)[0].get("model", ""))
+    named = families().get(train_config(source)[0].get("model", ""))
     try:
         name = pipeline_class_name(source)
     except Exception:  # noqa: BLE001 - it only tells where to show the model
@@ -152,7 +137,7 @@ def load_app_model(name: str, source: str, device: str | None = None) -> AppMode
         pipe = load_pipeline(source)
         if device:
             pipe = pipe.to(device)
-        model.train_config, model.folder = _train_config(source)
+        model.train_config, model.folder = train_config(source)
         model.family = _family(pipe, model.train_config)
         model.pipe = pipe
     except UserInputError as err:

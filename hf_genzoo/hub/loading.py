@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 from huggingface_hub import hf_hub_download
 
@@ -48,3 +49,17 @@ def load_pipeline(path_or_repo: str, revision: str | None = None, **kwargs):
             f"{path_or_repo} holds a {name}, which is not the pipeline of any hf_genzoo family ({', '.join(known)})"
         )
     return known[name].from_pretrained(path_or_repo, revision=revision, **kwargs)
+
+
+def train_config(source: str) -> tuple[dict, Path | None]:
+    """The `train_config.json` beside a saved pipeline (local folder or Hub repo) and the folder it lies in; `{}` and
+    `None` when there is none (a pipeline pushed without it still loads)."""
+    folder = Path(source)
+    if folder.is_dir():
+        path = folder / "train_config.json"
+        return (json.loads(path.read_text()) if path.exists() else {}), folder
+    try:
+        path = hf_hub_download(source, "train_config.json")
+    except Exception:  # noqa: BLE001 - optional: a pushed repo without it still loads
+        return {}, None
+    return json.loads(Path(path).read_text()), Path(path).parent

@@ -281,6 +281,9 @@ class WaveUNet(ModelMixin, ConfigMixin):
         return total
 
 
+MASKS = ("magnitude", "complex")
+
+
 class SpectralMaskNet(ModelMixin, ConfigMixin):
     r"""
     A real-valued mask over the noisy short-time spectrum, predicted frame by frame by a GRU (the design of RNNoise,
@@ -289,12 +292,19 @@ class SpectralMaskNet(ModelMixin, ConfigMixin):
     convolution and a sigmoid -> a gain in [0, 1] per channel, bin and frame on the noisy STFT (its phase kept) ->
     the inverse STFT. The latency is one frame (`n_fft` samples).
 
+    With `mask="complex"` the net also reads the compressed real and imaginary parts of the spectrum
+    (`X / |X| * |X|^0.3`) and predicts a complex ratio mask m, bounded as DCCRN's "E" mask (Hu et al. 2020,
+    https://arxiv.org/abs/2008.00264): gain `tanh(|m|)` and rotation `m / |m|`, so it can correct the noisy phase as
+    well as the magnitude (Williamson et al. 2016's complex ideal ratio mask).
+
     Args:
         audio_channels (`int`, *optional*, defaults to 2): 2 for stereo, 1 for mono.
         n_fft (`int`, *optional*, defaults to 512): the frame (Hann window) length; 32 ms at 16 kHz.
         hop_length (`int`, *optional*, defaults to 128): frames every 8 ms (75% overlap).
         hidden_size (`int`, *optional*, defaults to 256): the width of the projection and of the GRU.
         gru_layers (`int`, *optional*, defaults to 2): layers of the GRU.
+        mask (`str`, *optional*, defaults to `"magnitude"`): `"magnitude"`, a gain in [0, 1] on the noisy STFT, or
+            `"complex"`, a bounded complex ratio mask.
         sampling_rate (`int`, *optional*, defaults to 16000): the rate it was trained at.
     """
 
@@ -309,6 +319,7 @@ class SpectralMaskNet(ModelMixin, ConfigMixin):
         hop_length: int = 128,
         hidden_size: int = 256,
         gru_layers: int = 2,
+        mask: str = "magnitude",
         sampling_rate: int = 16_000,
     ):
         super().__init__()
@@ -318,10 +329,13 @@ class SpectralMaskNet(ModelMixin, ConfigMixin):
                 f"n_fft must be 16 or more, hop_length in [1, n_fft] and gru_layers 1 or more; got {n_fft}, "
                 f"{hop_length} and {gru_layers}"
             )
+        if mask not in MASKS:
+            raise UserInputError(f"the mask is one of {MASKS}, got {mask!r}")
         bins = audio_channels * (n_fft // 2 + 1)
-        self.inp = nn.Conv1d(bins, hidden_size, 1)
+        parts = 3 if mask == "complex" else 1  # log-magnitude (and the compressed real and imaginary parts)
+        self.inp = nn.Conv1d(parts * bins, hidden_size, 1)
         self.gru = nn.GRU(hidden_size, hidden_size, gru_layers, batch_first=True)
-        self.out = nn.Conv1d(hidden_size, bins, 1)
+        self.out = nn.Conv1d(hidden_size, (2 if mask == "complex" else 1) * bins, 1)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     @property
@@ -337,20 +351,33 @@ class SpectralMaskNet(ModelMixin, ConfigMixin):
         with torch.autocast(x.device.type, enabled=False):  # the FFTs in float32
             wave = x.float().flatten(0, 1)  # (B * C, T)
             spec = torch.stft(wave, n_fft, hop, window=self.window.float(), return_complex=True)  # (B * C, F, N)
-        features = spec.abs().clamp_min(1e-5).log().reshape(b, -1, spec.shape[-1])  # (B, C * F, N)
-        features = features.to(self.inp.weight.dtype)  # the network in its own dtype (bf16 weights too)
-        h = F.relu(self.inp(features))  # (B, H, N)
+        magnitude = spec.abs().clamp_min(1e-5)  # (B * C, F, N)
+        features = magnitude.log()
+        if self.config.mask == "complex":
+            compressed = torch.view_as_real(spec * magnitude.pow(-0.7))  # X / |X| * |X|^0.3: (B * C, F, N, 2)
+            features = torch.cat([features, compressed[..., 0], compressed[..., 1]], 1)  # (B * C, 3F, N)
+        features = features.reshape(b, -1, spec.shape[-1]).to(self.inp.weight.dtype)  # (B, C * parts * F, N)
+        h = F.relu(self.inp(features))  # (B, H, N), the network in its own dtype (bf16 weights too)
         h, _ = self.gru(h.transpose(1, 2))  # (B, N, H)
-        mask = torch.sigmoid(self.out(h.transpose(1, 2))).float()  # (B, C * F, N)
+        m = self.out(h.transpose(1, 2)).float()  # (B, C * F, N), or (B, C * 2F, N) for the complex mask
         with torch.autocast(x.device.type, enabled=False):
-            masked = spec * mask.reshape(spec.shape)
+            if self.config.mask == "complex":
+                real, imag = m.reshape(b * c, 2, *spec.shape[1:]).unbind(1)  # (B * C, F, N) each
+                size = torch.sqrt(real**2 + imag**2 + 1e-12)
+                gain = torch.tanh(size) / size  # |mask| = tanh(|m|) in [0, 1), its angle m's
+                mask = torch.complex(real * gain, imag * gain)
+            else:
+                mask = torch.sigmoid(m).reshape(spec.shape)
+            masked = spec * mask
             y = torch.istft(masked, n_fft, hop, window=self.window.float(), length=t).reshape(b, c, t)
         return AudioDenoisingOutput(sample=y.to(x.dtype), latents=h) if return_dict else (y, h)
 
     def flops(self, num_samples: int) -> int:
         """Floating-point operations of one forward pass over `num_samples` samples of one clip: per frame, the two
-        1x1 convolutions (2 * bins * H each) and the GRU (2 * 3H * 2H per layer); the FFTs are left out."""
+        1x1 convolutions (2 * bins * H each, times the parts in and out) and the GRU (2 * 3H * 2H per layer); the
+        FFTs are left out."""
         c = self.config
         frames = num_samples // c.hop_length + 1
         bins, h = c.audio_channels * (c.n_fft // 2 + 1), c.hidden_size
-        return frames * (2 * 2 * bins * h + c.gru_layers * 2 * 3 * h * 2 * h)
+        parts_in, parts_out = (3, 2) if c.mask == "complex" else (1, 1)
+        return frames * (2 * (parts_in + parts_out) * bins * h + c.gru_layers * 2 * 3 * h * 2 * h)

@@ -42,9 +42,11 @@ from .config import TrainConfig
 from .diffusion import DiffusionObjective, noise_scheduler_for
 from .objective import build_model
 
+DEFAULT_LOCAL = "none"  # the recipe's neighbourhood branch (README, "Measured: point-cloud diffusion")
 PICTURE_SEED, PICTURE_SETS = 0, 8  # the same starting noise in every picture, so pictures compare over training
 PICTURE_SAMPLER, PICTURE_STEPS = "dpmsolver++", 20
 EMD_POINTS = 256  # exact EMD on 256-point subsamples: ~1 s a pair at 2,048 points, a few ms at 256
+EVALUATE_SETS = 100  # `genzoo evaluate` scores this many held-out sets (the benchmark's protocol): ~2 minutes here
 FIGURE_SETS = 8
 # The data-prediction samplers clip their x0 estimates to the unit cube (see X0_CLIP); DDPM and DDIM clip them already
 # (clip_sample, from the training scheduler's config).
@@ -83,7 +85,8 @@ class PointCloudDiffusionObjective(DiffusionObjective):
         names = data.label_names if labelled else None
         num_classes = (len(names) if names else int(data.labels.max()) + 1) if labelled else None
         fixed = {"num_classes": num_classes, "label_names": list(names) if names else None}
-        self.denoiser = build_model(PointCloudDenoiser, cfg, **fixed)
+        options = {"local": DEFAULT_LOCAL, **cfg.model_kwargs()}  # --model_config "local='none'": the plain blocks
+        self.denoiser = build_model(PointCloudDenoiser, cfg, options, **fixed)
         self.noise_scheduler = noise_scheduler_for(cfg)
         self.init_ema(self.denoiser, PointCloudDenoiser)
         self.models = {"denoiser": self.denoiser}
@@ -133,9 +136,14 @@ class PointCloudDiffusionObjective(DiffusionObjective):
     def card_info(self):
         c = self.denoiser.config
         classes = f", conditional on {c.num_classes} classes" if c.num_classes else ", unconditional"
+        local = {
+            "none": "",
+            "voxel": f", point-voxel convolutions on a {c.voxel_resolution}^3 grid",
+            "knn": f", EdgeConv over {c.knn} nearest neighbours",
+        }[c.local]
         return {
             "tags": ["point-cloud", "3d", "diffusion", self.name],
-            "description": f"PointCloudDenoiser (width {c.hidden_dim}, {c.num_blocks} blocks{classes}), DDPM",
+            "description": f"PointCloudDenoiser (width {c.hidden_dim}, {c.num_blocks} blocks{local}{classes}), DDPM",
             "main_metric": "loss",
             "hyperparameters": ("num_points", "ddpm_num_steps", "ddpm_beta_schedule", "ema_max_decay", "class_dropout"),
         }
@@ -190,9 +198,10 @@ def export(samples: torch.Tensor, output: Path) -> list[Path]:
 
 @torch.no_grad()
 def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Accelerator, noise) -> dict:
-    """`genzoo evaluate`: as many samples as the held-out split has sets (of the same classes, for a conditional
-    model), normalized as the data are (`unit_ball`) and scored against it with the papers' protocol
-    (`hf_genzoo.metrics.point_cloud_metrics`; EMD on `EMD_POINTS`-point subsamples)."""
+    """`genzoo evaluate`: `EVALUATE_SETS` held-out sets (the first of each class alike, for labelled data) and as
+    many samples (of the same classes, for a conditional model), normalized as the data are (`unit_ball`) and
+    scored against them with the papers' protocol (`hf_genzoo.metrics.point_cloud_metrics`; EMD on
+    `EMD_POINTS`-point subsamples)."""
     from ..data.points import unit_ball
     from ..metrics.points import point_cloud_metrics
 
@@ -201,6 +210,8 @@ def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Ac
     batches = list(loader)
     reference = torch.cat([b["points"].float().cpu() for b in batches])  # (M, N, 3)
     labels = torch.cat([b["labels"].cpu() for b in batches]) if "labels" in batches[0] else None
+    keep = first_of_each_class(labels, EVALUATE_SETS) if labels is not None else torch.arange(EVALUATE_SETS)
+    reference, labels = reference[keep[: len(reference)]], None if labels is None else labels[keep]
     pipe.to(accelerator.device)
     pipe.set_progress_bar_config(disable=True)
     conditional = pipe.denoiser.config.num_classes is not None
@@ -213,6 +224,14 @@ def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Ac
         generated.append(pipe(reference.shape[1], n, chosen, generator=g, output_type="pt").points.float().cpu())
     metrics = point_cloud_metrics(unit_ball(torch.cat(generated)), reference, emd_points=EMD_POINTS, progress=True)
     return {**metrics, "sets": len(reference), "num_points": int(reference.shape[1])}
+
+
+def first_of_each_class(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of up to `n` sets, the first `n // classes` of each class (at least one each), in data order."""
+    classes = labels.unique()
+    per_class = max(1, n // len(classes))
+    keep = torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in classes])
+    return keep.sort().values
 
 
 register_family(
