@@ -113,7 +113,7 @@ def main():
     from hf_genzoo.app import browser, find_trilemma, load_models
     from hf_genzoo.app.models import discover_models
     from hf_genzoo.app.zoo import train_zoo
-    from hf_genzoo.trilemma import device_name
+    from hf_genzoo.trilemma_bench import device_name
 
     if args.quick:
         args.repeats, args.launches = 1, 1
@@ -142,7 +142,7 @@ def main():
             for model in models:
                 browser.open_model(page, model)
                 files = inputs_for(model, scratch)
-                for panel in model.family.app:
+                for panel in model.family.panels:
                     times = []
                     for _ in range(1 + args.repeats):
                         out = browser.exercise(page, model, panel, files)

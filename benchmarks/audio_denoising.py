@@ -332,7 +332,7 @@ def main():
             f"- **{name}** ({folder}; trained {minutes[name]:.0f} min): beats both classical denoisers on SI-SDR "
             f"and PESQ in every bucket: **{'yes' if beats else 'no'}**; mean SI-SDR improvement over the 0..10 dB "
             f"inputs **{mid:.2f} dB** (target {TARGET_SI_SDRI:.0f}: **{'met' if mid >= TARGET_SI_SDRI else 'missed'}**"
-            f"{'' if mid >= TARGET_SI_SDRI else f', by {TARGET_SI_SDRI - mid:.2f} dB'}). Real-time factor on a "
+            f"{'' if mid >= TARGET_SI_SDRI else f', by {TARGET_SI_SDRI - mid:.2g} dB'}). Real-time factor on a "
             f"{args.rtf_seconds:.0f} s stereo clip at {rate} Hz with {args.rtf_threads} thread(s) (median of "
             f"{args.repeats}): fp32 **{fp32['rtf']:.3f}** ({fp32['gflops']:.0f} GFLOP/s), bf16 weights "
             f"**{half['rtf']:.3f}** ({half['gflops']:.0f} GFLOP/s; target below 0.1); "

@@ -24,7 +24,7 @@ from accelerate.utils import set_seed  # a plain seeding helper (random, numpy, 
 from diffusers.optimization import get_scheduler
 
 from hf_genzoo.data import load_data, make_loader
-from hf_genzoo.family import get_family
+from hf_genzoo.registry import get_family
 from hf_genzoo.training import TrainConfig
 from hf_genzoo.training.config import resolve_mixed_precision
 from hf_genzoo.training.loop import WARMUP_STEPS

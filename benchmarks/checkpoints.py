@@ -20,9 +20,9 @@ import torch
 from report import publish
 
 import hf_genzoo.training.loop as loop
-from hf_genzoo.family import families
+from hf_genzoo.registry import families
 from hf_genzoo.training import make_config, train
-from hf_genzoo.trilemma import device_name
+from hf_genzoo.trilemma_bench import device_name
 
 HERE = Path(__file__).resolve().parent
 

@@ -27,8 +27,8 @@ import torch
 from report import publish
 
 from hf_genzoo.data import load_images
-from hf_genzoo.family import families
 from hf_genzoo.hub.loading import load_pipeline
+from hf_genzoo.registry import families
 from hf_genzoo.training import make_config, train
 from hf_genzoo.trilemma import Context, slug
 from hf_genzoo.viz import save_grid

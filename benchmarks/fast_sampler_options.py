@@ -27,10 +27,11 @@ from diffusers import DPMSolverMultistepScheduler, UniPCMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from report import publish
 
-from hf_genzoo.family import get_family
 from hf_genzoo.hub.loading import load_pipeline
+from hf_genzoo.registry import get_family
 from hf_genzoo.samplers import SAMPLERS
-from hf_genzoo.trilemma import device_name, ensure_model, reference_set, score
+from hf_genzoo.trilemma import reference_set, score
+from hf_genzoo.trilemma_bench import device_name, ensure_model
 
 HERE = Path(__file__).resolve().parent
 DPM = (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"})  # as diffusers builds it, no options

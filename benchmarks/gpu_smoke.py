@@ -28,9 +28,9 @@ from bare_loop import bare_loop
 from report import publish
 
 from hf_genzoo.errors import MissingPackage
-from hf_genzoo.family import families
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.memory import PeakMemory
+from hf_genzoo.registry import families
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.loop import WARMUP_STEPS
 

@@ -37,9 +37,9 @@ from diffusers.training_utils import EMAModel
 from report import publish
 
 from hf_genzoo.data import load_images
-from hf_genzoo.family import get_family
 from hf_genzoo.models import MLPAutoencoder
 from hf_genzoo.models.unet import TINY_UNET, as_model_config, unet_for_images
+from hf_genzoo.registry import get_family
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.loop import WARMUP_STEPS
 

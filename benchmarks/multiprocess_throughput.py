@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from report import publish
 
-from hf_genzoo.trilemma import device_name
+from hf_genzoo.trilemma_bench import device_name
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

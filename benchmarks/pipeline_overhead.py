@@ -49,9 +49,10 @@ from gpu_smoke import FAST
 from report import publish
 
 from hf_genzoo.errors import MissingPackage
-from hf_genzoo.family import Family, families
+from hf_genzoo.family import Family
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.memory import PeakMemory
+from hf_genzoo.registry import families
 from hf_genzoo.training import make_config, train
 
 HERE = Path(__file__).resolve().parent

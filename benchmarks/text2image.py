@@ -38,7 +38,8 @@ from hf_genzoo.data.captions import HELD_OUT_TEMPLATES
 from hf_genzoo.data.shapes import COLOURS, HELD_OUT, POSITIONS, SHAPES, SIZES
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.prompting import class_prompts, draw_for_prompts, prompt_accuracy
-from hf_genzoo.trilemma import device_name, ensure_model, reference_set, score
+from hf_genzoo.trilemma import reference_set, score
+from hf_genzoo.trilemma_bench import device_name, ensure_model
 from hf_genzoo.viz import save_grid
 
 HERE = Path(__file__).resolve().parent

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from report import publish
 
-from hf_genzoo.trilemma import Row, add_arguments, bench, slug, targets
+from hf_genzoo.trilemma import Row, slug, targets
+from hf_genzoo.trilemma_bench import add_arguments, bench
 
 HERE = Path(__file__).resolve().parent
 QUALITY = ["FD_local", "KID_local", "precision", "recall", "density", "coverage", "label_entropy"]

@@ -55,7 +55,7 @@ def _add_data_args(p: argparse.ArgumentParser, default_split: str = "test") -> N
 
 def _add_sample_options(p: argparse.ArgumentParser, prefix: str = "") -> list[str]:
     """One flag per sampling option any family has (`Family.sample_options`), saying which families take it."""
-    from .family import families
+    from .registry import families
 
     takers: dict[str, dict] = {}
     for name, family in families().items():
@@ -72,8 +72,8 @@ def _add_sample_options(p: argparse.ArgumentParser, prefix: str = "") -> list[st
 def _load_pipeline_and_data(args, limit: int | None = None):
     """The saved pipeline and the split `args` name, as the data kind its family trains on, at its size."""
     from .data import load_data
-    from .family import family_of
     from .hub.loading import load_pipeline, train_config
+    from .registry import family_of
 
     pipe = load_pipeline(args.model)
     family = family_of(pipe)
@@ -88,7 +88,7 @@ def _load_pipeline_and_data(args, limit: int | None = None):
 
 def _require_encoder(pipe, command: str) -> None:
     """`embed` and `reconstruct` need a pipeline that encodes and reconstructs."""
-    from .family import families
+    from .registry import families
 
     if not (hasattr(pipe, "encode") and hasattr(pipe, "reconstruct")):
         able = [name for name, f in families().items() if hasattr(f.pipeline, "encode")]
@@ -153,7 +153,7 @@ def cmd_embed(args) -> None:
 
 
 def cmd_evaluate(argv: list[str]) -> None:
-    from .family import families, family_of
+    from .registry import families, family_of
 
     p = argparse.ArgumentParser(
         prog="genzoo evaluate",
@@ -244,8 +244,8 @@ def _sample_quality(pipe, args, options: dict, device) -> dict:
 
     import torch
 
-    from .family import family_of
     from .hub.loading import load_pipeline
+    from .registry import family_of
     from .samplers import sample_images
     from .trilemma import reference_set, score
 
@@ -268,7 +268,7 @@ def _sample_quality(pipe, args, options: dict, device) -> dict:
 
 
 def cmd_sample(argv: list[str]) -> None:
-    from .family import families
+    from .registry import families
 
     makers = [name for name, f in families().items() if f.generative]
     p = argparse.ArgumentParser(
@@ -301,8 +301,8 @@ def cmd_sample(argv: list[str]) -> None:
     import torch
     from diffusers import DiffusionPipeline
 
-    from .family import family_of
     from .hub.loading import load_pipeline
+    from .registry import family_of
     from .samplers import sample_images
     from .viz import save_grid
 
@@ -399,7 +399,8 @@ def cmd_app(argv: list[str]) -> None:
 
 
 def cmd_bench(argv: list[str]) -> None:
-    from .trilemma import add_arguments, bench, trilemma_families
+    from .trilemma import trilemma_families
+    from .trilemma_bench import add_arguments, bench
 
     parser = argparse.ArgumentParser(
         prog="genzoo bench",
@@ -434,8 +435,8 @@ def cmd_denoise(args) -> None:
     import soundfile as sf
     import torch
 
-    from .family import families, family_of
     from .hub.loading import load_pipeline
+    from .registry import families, family_of
 
     source, target = Path(args.input), Path(args.output)
     if not source.is_file():

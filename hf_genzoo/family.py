@@ -1,19 +1,17 @@
-"""The family registry: what the rest of hf_genzoo knows about a model family, one record per family.
+"""The family spec: what the rest of hf_genzoo knows about a model family, one `Family` record per family.
 
-A family registers its `Family` in its objective's file (`hf_genzoo/training/<family>.py`, with
-`register_family`). The CLI, the samplers, the trilemma benchmark, the Hub code and the benchmark scripts
-ask the registry (`families`, `get_family`, `family_of`); none of them names a family. Adding one is
-described in the README ("Adding a family").
+This module imports nothing of the families. Each family builds its record in `hf_genzoo/families/<name>.py` and
+registers it (`hf_genzoo.registry.register_family`); the CLI, the samplers, the trilemma benchmark, the Hub code
+and the benchmark scripts ask the registry (`get_family`, `family_of`, `families`); none of them names a family.
+Adding one is described in the docs ("Adding a family").
 """
 
-import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UserInputError
-
-_REGISTRY: dict[str, "Family"] = {}
+_PANELS: dict[tuple, tuple] = {}  # (family name, its `app`) -> the panels it built
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,46 @@ def image_data_options(pipe) -> dict[str, int]:
     model = next(m for m in pipe.components.values() if "sample_size" in getattr(m, "config", {}))
     c = model.config
     return {"resolution": c.sample_size, "channels": c.get("in_channels", c.get("out_channels"))}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A claim about a family's trilemma row `row` against row `reference` (`hf_genzoo.trilemma.Row`s, by key): an
+    FD_local at most `max_fd_ratio` times the reference's, in under `max_time_ratio` of its sampling time per image,
+    with a recall at least `min_recall_ratio` times the reference's; each part that is `None` is not claimed.
+    FD_local is compared at the same number of samples (the reference's, when it drew fewer: FD_local is biased
+    upwards at small counts)."""
+
+    row: str
+    reference: str
+    max_fd_ratio: float | None = None
+    max_time_ratio: float | None = None
+    min_recall_ratio: float | None = None
+
+    def check(self, rows: list) -> dict | None:
+        """The ratios claimed and whether each is met (`fd_ratio`, `fd_met`, ...); `None` when either row is
+        missing."""
+        by_key = {r.key: r for r in rows}
+        fast, ref = by_key.get(self.row), by_key.get(self.reference)
+        if fast is None or ref is None:
+            return None
+        out = {"row": fast.name, "reference": ref.name}
+        if self.max_fd_ratio is not None:
+            counts = [r.scores.get("samples") for r in (fast, ref)]
+            n = None if None in counts else min(counts)
+            out["fd_ratio"] = fast.fd_at(n) / ref.fd_at(n)
+            out["fd_samples"] = n
+            out["fd_met"] = out["fd_ratio"] <= self.max_fd_ratio
+        if self.max_time_ratio is not None:  # time per image, row / reference
+            out["time_ratio"] = ref.scores["images_per_s"] / fast.scores["images_per_s"]
+            out["time_met"] = out["time_ratio"] < self.max_time_ratio
+        if self.min_recall_ratio is not None:
+            r, r_ref = fast.scores["recall"], ref.scores["recall"]
+            out["recall_ratio"] = (
+                r / r_ref if r_ref else math.inf if r else 1.0
+            )  # a reference of recall 0: any is as much
+            out["recall_met"] = r >= self.min_recall_ratio * r_ref
+        return out
 
 
 @dataclass(frozen=True)
@@ -96,11 +134,12 @@ class Family:
             (`hf_genzoo.trilemma.Row`); `None` keeps it out of the benchmark.
         trilemma_variants (`dict[str, dict]`, *optional*): the models the benchmark trains for its rows, by name, each
             with its `TrainConfig` settings (a DDGAN at T = 2 and at T = 4); default: one, with the recipe.
-        trilemma_targets (`tuple`, *optional*): `hf_genzoo.trilemma.Target`s the benchmark checks for its rows.
+        trilemma_targets (`tuple`, *optional*): `Target`s the benchmark checks for its rows.
         features (`bool`, *optional*, defaults to `False`): its pipeline embeds images (`features(images)`) in the
             space where the sample-quality metrics measure every other family.
-        app (`tuple`, *optional*): the panels of its tab in `genzoo app` (`hf_genzoo.app.panels`: samples,
-            reconstruction, interpolation, latent walk, ...), in order; empty: a tab that says it has none.
+        app (`Callable`, *optional*): `() -> tuple`, the panels of its tab in `genzoo app` (`hf_genzoo.app.panels`:
+            samples, reconstruction, interpolation, latent walk, ...), in order; `None`: a tab that says it has none.
+            A function, so that the record can import the app's panels where they are built, not when it loads.
         inputs (`Callable`, *optional*): `(pipe, n, generator)` -> `n` inputs of a non-generative family's main use,
             as `transform` and the pipeline take them (tests and speed benchmarks); default: random images of the
             size `data_options` gives.
@@ -130,7 +169,17 @@ class Family:
     trilemma_targets: tuple = ()
     features: bool = False
     inputs: Callable | None = None
-    app: tuple = ()
+    app: Callable[[], tuple] | None = None
+
+    @property
+    def panels(self) -> tuple:
+        """The panels of its app tab (see `app`), built once."""
+        if self.app is None:
+            return ()
+        key = (self.name, self.app)
+        if key not in _PANELS:
+            _PANELS[key] = tuple(self.app())
+        return _PANELS[key]
 
     @property
     def template(self) -> str:
@@ -162,46 +211,3 @@ class Family:
         if not callable(self.nfe):
             return self.nfe
         return self.nfe(pipe, **{k: v for k, v in options.items() if k in self.sample_options and v is not None})
-
-
-def register_family(family: Family) -> Family:
-    """Add `family` to the registry (its objective's module calls this once)."""
-    if family.name in _REGISTRY and _REGISTRY[family.name] != family:
-        raise ValueError(f"a family named {family.name!r} is registered already")
-    _REGISTRY[family.name] = family
-    family.objective.name = family.name
-    return family
-
-
-def families() -> dict[str, Family]:
-    """Every registered family by name; importing `hf_genzoo.training` registers them."""
-    importlib.import_module("hf_genzoo.training")
-    return dict(sorted(_REGISTRY.items()))
-
-
-def get_family(name: str) -> Family:
-    known = families()
-    if name not in known:
-        raise UserInputError(f"unknown model {name!r}; trainable models: {', '.join(known)}")
-    return known[name]
-
-
-def family_of(pipe) -> Family:
-    """The family whose pipeline class `pipe` is (families that share a pipeline class answer alike)."""
-    known = families().values()
-    found = next((f for f in known if type(pipe) is f.pipeline), None) or next(
-        (f for f in known if isinstance(pipe, f.pipeline)), None
-    )
-    if found is None:
-        raise UserInputError(f"{type(pipe).__name__} is not the pipeline of any hf_genzoo family")
-    return found
-
-
-def pipeline_classes() -> dict[str, type]:
-    """Every family's pipeline class by class name (what `model_index.json` records)."""
-    return {f.pipeline.__name__: f.pipeline for f in families().values()}
-
-
-def model_classes() -> dict[str, type]:
-    """Every family's model classes by class name."""
-    return {m.__name__: m for f in families().values() for m in f.models}

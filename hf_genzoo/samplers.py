@@ -24,7 +24,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from .errors import UserInputError
-from .family import families, family_of
+from .registry import families, family_of
 
 SAMPLERS = {
     "ddpm": (DDPMScheduler, {}),

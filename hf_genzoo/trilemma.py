@@ -19,11 +19,11 @@ be downloaded here):
 `real test images` is the floor: what a perfect model would score with that many samples. Each family says which
 rows it adds (`Family.trilemma_rows`, built from `Row`, `sampled` and the latent probes below) and which claims
 about them the benchmark checks (`Family.trilemma_targets`, `Target`). This module scores; the table, the verdict
-in words and the plot are the benchmark script's (`benchmarks/trilemma.py`).
+in words and the plot are the benchmark script's (`benchmarks/trilemma.py`); training the models it scores is
+`hf_genzoo.trilemma_bench`'s.
 """
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +34,7 @@ import torch
 
 from .data import load_images
 from .errors import UserInputError
-from .family import families, get_family, image_data_options
+from .family import Target, image_data_options
 from .hub.loading import load_pipeline
 from .metrics import (
     density_coverage,
@@ -44,6 +44,7 @@ from .metrics import (
     label_entropy,
     precision_recall,
 )
+from .registry import families, get_family
 from .samplers import sample_images
 
 FLOOR = "real test images"
@@ -75,45 +76,6 @@ class Row:
         if n is None or drawn is None or n >= drawn or self.fd_at_samples is None:
             return self.scores["FD_local"]
         return self.fd_at_samples(n)
-
-
-@dataclass(frozen=True)
-class Target:
-    """A claim about a family's row `row` against row `reference`: an FD_local at most `max_fd_ratio` times the
-    reference's, in under `max_time_ratio` of its sampling time per image, with a recall at least `min_recall_ratio`
-    times the reference's; each part that is `None` is not claimed. FD_local is compared at the same number of
-    samples (the reference's, when it drew fewer: FD_local is biased upwards at small counts)."""
-
-    row: str
-    reference: str
-    max_fd_ratio: float | None = None
-    max_time_ratio: float | None = None
-    min_recall_ratio: float | None = None
-
-    def check(self, rows: list[Row]) -> dict | None:
-        """The ratios claimed and whether each is met (`fd_ratio`, `fd_met`, ...); `None` when either row is
-        missing."""
-        by_key = {r.key: r for r in rows}
-        fast, ref = by_key.get(self.row), by_key.get(self.reference)
-        if fast is None or ref is None:
-            return None
-        out = {"row": fast.name, "reference": ref.name}
-        if self.max_fd_ratio is not None:
-            counts = [r.scores.get("samples") for r in (fast, ref)]
-            n = None if None in counts else min(counts)
-            out["fd_ratio"] = fast.fd_at(n) / ref.fd_at(n)
-            out["fd_samples"] = n
-            out["fd_met"] = out["fd_ratio"] <= self.max_fd_ratio
-        if self.max_time_ratio is not None:  # time per image, row / reference
-            out["time_ratio"] = ref.scores["images_per_s"] / fast.scores["images_per_s"]
-            out["time_met"] = out["time_ratio"] < self.max_time_ratio
-        if self.min_recall_ratio is not None:
-            r, r_ref = fast.scores["recall"], ref.scores["recall"]
-            out["recall_ratio"] = (
-                r / r_ref if r_ref else math.inf if r else 1.0
-            )  # a reference of recall 0: any is as much
-            out["recall_met"] = r >= self.min_recall_ratio * r_ref
-        return out
 
 
 @dataclass
@@ -291,133 +253,3 @@ def targets(rows: list[Row]) -> list[tuple[Target, dict]]:
     """Every registered family's targets that these rows can be checked against, with the check's numbers."""
     checks = [(t, t.check(rows)) for f in families().values() for t in f.trilemma_targets]
     return [(t, c) for t, c in checks if c is not None]
-
-
-# --- the command: `genzoo bench` and benchmarks/trilemma.py
-
-
-def add_arguments(parser) -> None:
-    names = trilemma_families()
-    parser.add_argument("--dataset", default="fashion_mnist", help="dataset (default: fashion_mnist)")
-    parser.add_argument(
-        "--num_samples", type=int, default=10_000, help="samples per row (default: 10000; 1000 is quick)"
-    )
-    parser.add_argument(
-        "--models",
-        default="",
-        help="family=FOLDER_OR_HUB_ID,... to score instead of training them (a family may come twice: "
-        "ddgan=T2-folder,ddgan=T4-folder)",
-    )
-    parser.add_argument("--families", default=",".join(names), help=f"rows to include (default: {','.join(names)})")
-    parser.add_argument("--classifier", default=None, help="the feature classifier (default: trained, then reused)")
-    parser.add_argument("--epochs", default="", help="family=EPOCHS,... for the models trained here (default: recipes)")
-    parser.add_argument("--work_dir", default="genzoo-trilemma", help="where trained models go and are reused from")
-    parser.add_argument("--batch_size", type=int, default=256, help="sampling batch size (default: 256)")
-    parser.add_argument(
-        "--slow_samples",
-        type=int,
-        default=None,
-        help=f"samples for rows of {SLOW_NFE}+ network evaluations per sample (DDPM 1000), where the full count costs "
-        "too much; the table says so and the targets compare FD_local at this count (default: --num_samples)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--quick", action="store_true", help="digits, tiny models, at most 100 samples: checks that it runs"
-    )
-    parser.add_argument(
-        "--inception_weights",
-        default=None,
-        metavar="PATH",
-        help="torch-fidelity's Inception-v3 weights (weights-inception-2015-12-05-6726825d.pth): also report standard "
-        "FID and KID, comparable to papers (needs hf_genzoo[fidelity])",
-    )
-
-
-def ensure_model(
-    family: str, dataset: str, work_dir: Path, epochs: int | None, quick: bool, log=print, name: str = "", **settings
-) -> str:
-    """The folder of a trained `family` model under `work_dir` (`{dataset}-{name or family}`), training it with its
-    recipe and `settings` (other `TrainConfig` values) when it is not there (with `quick`, its tiny configuration)."""
-    from .training import make_config, train
-
-    out = Path(work_dir) / f"{dataset}-{name or family}"
-    extra = {"epochs": epochs} if epochs else {}
-    if quick:
-        tiny = get_family(family).tiny
-        extra = {"model_config": tiny.model_config, "max_steps": tiny.steps, "batch_size": 32, "mixed_precision": "no"}
-    extra.update(settings)
-    if (out / "model_index.json").exists():
-        saved = json.loads((out / "train_config.json").read_text())
-        if all(saved.get(k) == v for k, v in extra.items()):
-            return str(out)
-        raise UserInputError(
-            f"{out} holds a {family} trained with other settings; remove it or pick another --work_dir"
-        )
-    log(f"training {family} on {dataset} into {out}")
-    train(make_config(family, dataset=dataset, output_dir=str(out), checkpointing_steps=0, report_to="none", **extra))
-    return str(out)
-
-
-def _pair_list(spec: str) -> list[tuple[str, str]]:
-    """'a=1,b=2,a=3' -> [('a', '1'), ('b', '2'), ('a', '3')]."""
-    pairs = [part.split("=", 1) for part in filter(None, spec.split(","))]
-    bad = [p[0] for p in pairs if len(p) != 2]
-    if bad:
-        raise UserInputError(f"expected family=VALUE pairs separated by commas, got {bad[0]!r}")
-    return [(k, v) for k, v in pairs]
-
-
-def _pairs(spec: str) -> dict[str, str]:
-    return dict(_pair_list(spec))
-
-
-def bench(args, log=print) -> tuple[list[Row], dict]:
-    """Train (or take) the models and the feature classifier, score every row; returns the rows and what the
-    table's caption needs (dataset, sample counts, the classifier's accuracy, the device)."""
-    if args.quick:
-        args.dataset, args.num_samples = "digits", min(args.num_samples, 100)
-    given, epochs = _pair_list(args.models), {k: int(v) for k, v in _pairs(args.epochs).items()}
-    chosen = [f for f in args.families.split(",") if f]
-    unknown = sorted((set(chosen) | {f for f, _ in given}) - set(trilemma_families()))
-    if unknown:
-        raise UserInputError(
-            f"unknown families {unknown}; the trilemma rows come from {', '.join(trilemma_families())}"
-        )
-    work, features = Path(args.work_dir), feature_family()
-    classifier = args.classifier or ensure_model(features, args.dataset, work, epochs.get(features), args.quick, log)
-    models = []
-    for f in chosen:  # a given model replaces what the benchmark would train for its family
-        models += [(g, path) for g, path in given if g == f] or [
-            (f, ensure_model(f, args.dataset, work, epochs.get(f), args.quick, log, name=name, **settings))
-            for name, settings in (get_family(f).trilemma_variants or {f: {}}).items()
-        ]
-    rows = run(
-        models,
-        classifier,
-        args.dataset,
-        args.num_samples,
-        args.batch_size,
-        args.seed,
-        grids_dir=Path(args.output_dir) / "trilemma",
-        inception_weights=args.inception_weights,
-        log=log,
-        slow_samples=args.slow_samples,
-    )
-    saved = Path(classifier, "metrics.json")
-    return rows, {
-        "dataset": args.dataset,
-        "num_samples": args.num_samples,
-        "reference_images": min(args.num_samples, len(load_images(args.dataset, "train"))),
-        "classifier_accuracy": json.loads(saved.read_text())["metrics"]["accuracy"] if saved.exists() else None,
-        "batch_size": args.batch_size,
-        "device": device_name(),
-    }
-
-
-def device_name() -> str:
-    import platform
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    threads = torch.get_num_threads()
-    return f"{platform.machine()} CPU ({threads} thread{'s' if threads > 1 else ''})"

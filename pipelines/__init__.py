@@ -1,29 +1,24 @@
-"""Pipelines of hf_genzoo, installed as `hf_genzoo.pipelines` (setup.cfg maps this folder)."""
+"""Pipelines of hf_genzoo, installed as `hf_genzoo.pipelines` (setup.cfg maps this folder).
 
-from .audio_denoiser import AudioDenoisingPipeline, AudioDenoisingPipelineOutput
-from .autoencoder import AutoencoderPipeline
-from .autoencoder_kl import AutoencoderKLPipeline
-from .classifier import ClassifierPipeline
-from .clip import CLIPPipeline
-from .ddgan import DDGANPipeline
-from .flow import FlowPipeline
-from .gan import GANPipeline
-from .point_classifier import PointClassifierPipeline
-from .point_cloud_diffusion import PointCloudDiffusionPipeline, PointCloudPipelineOutput
-from .vae import VAEPipeline
+Each name is imported from its file on first use (`hf_genzoo.lazy`): loading one family's pipeline imports no
+other's."""
 
-__all__ = [
-    "AudioDenoisingPipeline",
-    "AudioDenoisingPipelineOutput",
-    "AutoencoderKLPipeline",
-    "AutoencoderPipeline",
-    "CLIPPipeline",
-    "ClassifierPipeline",
-    "DDGANPipeline",
-    "FlowPipeline",
-    "GANPipeline",
-    "PointClassifierPipeline",
-    "PointCloudDiffusionPipeline",
-    "PointCloudPipelineOutput",
-    "VAEPipeline",
-]
+from hf_genzoo.lazy import lazy_exports
+
+_EXPORTS = {
+    "AudioDenoisingPipeline": "audio_denoiser",
+    "AudioDenoisingPipelineOutput": "audio_denoiser",
+    "AutoencoderKLPipeline": "autoencoder_kl",
+    "AutoencoderPipeline": "autoencoder",
+    "CLIPPipeline": "clip",
+    "ClassifierPipeline": "classifier",
+    "DDGANPipeline": "ddgan",
+    "FlowPipeline": "flow",
+    "GANPipeline": "gan",
+    "PointClassifierPipeline": "point_classifier",
+    "PointCloudDiffusionPipeline": "point_cloud_diffusion",
+    "PointCloudPipelineOutput": "point_cloud_diffusion",
+    "VAEPipeline": "vae",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -66,7 +66,7 @@ def hub(hub_server, monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """A classifier and a GAN trained for seconds on digits (the trilemma's quick configs), shared by the tests."""
-    from hf_genzoo.family import get_family
+    from hf_genzoo.registry import get_family
     from hf_genzoo.training import make_config, train
 
     root = tmp_path_factory.mktemp("tri")

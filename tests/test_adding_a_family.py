@@ -15,7 +15,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
-import hf_genzoo.family as registry
+import hf_genzoo.registry as registry
 from hf_genzoo import cli
 from hf_genzoo.family import Family, Tiny
 from hf_genzoo.hub import card

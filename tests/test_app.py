@@ -32,7 +32,7 @@ from hf_genzoo.app import panels as P  # noqa: E402
 from hf_genzoo.app.models import collect_models, discover_models, load_app_model, parse_model_specs  # noqa: E402
 from hf_genzoo.app.zoo import train_one, train_tiny_zoo  # noqa: E402
 from hf_genzoo.errors import MissingPackage, UserInputError  # noqa: E402
-from hf_genzoo.family import families  # noqa: E402
+from hf_genzoo.registry import families  # noqa: E402
 
 from .hub_server import pick_free_port  # noqa: E402
 
@@ -117,8 +117,8 @@ def test_small_images_are_shown_enlarged_pixel_for_pixel():
 def test_every_family_has_panels_the_browser_driver_knows():
     for name in OURS:
         family = families()[name]
-        assert family.app, f"{name} has no panels in the app"
-        for panel in family.app:
+        assert family.panels, f"{name} has no panels in the app"
+        for panel in family.panels:
             assert type(panel).__name__ in browser.DRIVERS, f"{name}: no driver for {type(panel).__name__}"
 
 
@@ -345,7 +345,7 @@ def test_each_family_tab_shows_its_models_real_output(page, models, inputs, name
         pytest.skip(f"{name} could not be trained here (a system package is missing)")
     model = models[name]
     browser.open_model(page, model)
-    for panel in model.family.app:
+    for panel in model.family.panels:
         out = browser.exercise(page, model, panel, inputs)
         _check(panel, model, out, inputs)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -406,18 +406,18 @@ def test_bad_inputs_give_a_readable_error_and_the_next_request_works(page, model
         browser.press(page, f"{slug}-reconstruct", f"{slug}-ae-info")
         assert any(message in e for e in browser.errors(page)), browser.errors(page)
         browser.dismiss_errors(page)
-        out = browser.exercise(page, image_model, image_model.family.app[0], inputs)  # a good image: it works
+        out = browser.exercise(page, image_model, image_model.family.panels[0], inputs)  # a good image: it works
         assert out["errors"] == [] and "mean squared error" in out["info"]
 
-    t2i = next(m for m in models.values() if any(isinstance(p, P.TextToImage) for p in m.family.app))
+    t2i = next(m for m in models.values() if any(isinstance(p, P.TextToImage) for p in m.family.panels))
     browser.open_model(page, t2i)
-    long = browser.exercise(page, t2i, t2i.family.app[0], {"prompt": "shoe " * 1000})
+    long = browser.exercise(page, t2i, t2i.family.panels[0], {"prompt": "shoe " * 1000})
     assert any("the prompt is 5,000 characters long" in e for e in long["errors"]), long["errors"]
     browser.dismiss_errors(page)
-    out = browser.exercise(page, t2i, t2i.family.app[0], {"prompt": "a photo of a shoe"})
+    out = browser.exercise(page, t2i, t2i.family.panels[0], {"prompt": "a photo of a shoe"})
     assert out["errors"] == [] and "per image" in out["info"]
 
-    audio = next((m for m in models.values() if any(isinstance(p, P.AudioDenoise) for p in m.family.app)), None)
+    audio = next((m for m in models.values() if any(isinstance(p, P.AudioDenoise) for p in m.family.panels)), None)
     if audio is None:
         pytest.skip("no audio model (the embedded speech set needs espeak-ng)")
     browser.open_model(page, audio)
@@ -426,7 +426,7 @@ def test_bad_inputs_give_a_readable_error_and_the_next_request_works(page, model
     shown = browser.errors(page)
     assert any("silence.wav is empty (0 bytes): upload a wav, flac or ogg file" in e for e in shown), shown
     browser.dismiss_errors(page)
-    out = browser.exercise(page, audio, audio.family.app[0], inputs)
+    out = browser.exercise(page, audio, audio.family.panels[0], inputs)
     assert out["errors"] == [] and " s at " in out["info"]
 
 
@@ -437,8 +437,8 @@ def test_a_model_that_cannot_be_loaded_says_why_in_its_tab_beside_the_others(pag
     why = browser.text(page, "broken-error")
     assert "could not be loaded" in why and "broken" in why
     browser.open_model(page, models["vae"])  # the family's other model works
-    out = browser.exercise(page, models["vae"], models["vae"].family.app[0], {})
-    assert out["errors"] == [] and len(out["images"]) == models["vae"].family.app[0].batch
+    out = browser.exercise(page, models["vae"], models["vae"].family.panels[0], {})
+    assert out["errors"] == [] and len(out["images"]) == models["vae"].family.panels[0].batch
 
 
 @needs_browser

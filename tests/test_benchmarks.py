@@ -40,7 +40,7 @@ def test_families_benchmark_quick_mode_writes_table_and_grids(tmp_path):
 
 
 def test_gpu_smoke_quick_mode_runs_every_registered_family_beside_its_bare_loop(tmp_path):
-    from hf_genzoo.family import families
+    from hf_genzoo.registry import families
 
     _run("benchmarks/gpu_smoke.py", "--quick", "--output", str(tmp_path / "s.md"))
     rows = json.loads((tmp_path / "s.json").read_text())
@@ -99,7 +99,7 @@ def _benchmark_module(name: str):
 def test_bare_loop_trains_and_compiles_to_the_same_losses(tmp_path, monkeypatch):
     """The bare loop learns, and compiled it gives the eager losses. Compiled with dynamo and AOT autograd but
     without inductor's C++ build (half a minute on a CPU): test_training's --compile test runs inductor itself."""
-    from hf_genzoo.family import get_family
+    from hf_genzoo.registry import get_family
 
     compile_module = torch.nn.Module.compile
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: compile_module(self, backend="aot_eager", **kw))
@@ -217,7 +217,7 @@ def test_text2image_benchmarks_quick_mode_write_their_tables(tmp_path):
 
 
 def test_checkpoint_and_multiprocess_benchmarks_quick_mode_write_their_tables(tmp_path):
-    from hf_genzoo.family import families
+    from hf_genzoo.registry import families
 
     _run(
         "benchmarks/checkpoints.py", "--quick", "--families", "mlp_autoencoder,ddpm", "--output", str(tmp_path / "c.md")

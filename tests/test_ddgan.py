@@ -10,11 +10,11 @@ import torch
 
 from hf_genzoo import cli
 from hf_genzoo.errors import UserInputError
-from hf_genzoo.family import get_family
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.models.ddgan import DDGANDiscriminator, DDGANGenerator
 from hf_genzoo.models.unet import TINY_UNET
 from hf_genzoo.pipelines.ddgan import DDGANPipeline
+from hf_genzoo.registry import get_family
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.ddgan import (
     BETA_MAX,

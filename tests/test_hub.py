@@ -17,10 +17,10 @@ from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
 from hf_genzoo import cli
-from hf_genzoo.family import get_family
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.hub.push import PushError, files_to_push, push_to_hub
 from hf_genzoo.pipelines import FlowPipeline, GANPipeline, VAEPipeline
+from hf_genzoo.registry import get_family
 from hf_genzoo.training import make_config, train
 
 from .hub_server import HUB_TOKEN

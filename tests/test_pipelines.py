@@ -2,7 +2,7 @@
 
 import pytest
 
-from hf_genzoo.family import families
+from hf_genzoo.registry import families
 
 from .mixins import PipelineTesterMixin
 

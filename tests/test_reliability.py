@@ -12,8 +12,8 @@ from accelerate import Accelerator
 from safetensors.torch import load_file
 
 from hf_genzoo.errors import TrainingDiverged
-from hf_genzoo.family import get_family
 from hf_genzoo.records import dumps
+from hf_genzoo.registry import get_family
 from hf_genzoo.training import make_config, train
 from hf_genzoo.training.autoencoder import MLPAutoencoderObjective
 from hf_genzoo.training.loop import complete_checkpoints

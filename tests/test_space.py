@@ -18,9 +18,9 @@ from hf_genzoo import cli
 from hf_genzoo.app.models import collect_models
 from hf_genzoo.app.space import push_space, space_files
 from hf_genzoo.errors import UserInputError
-from hf_genzoo.family import get_family
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.hub.push import PushError, files_to_push
+from hf_genzoo.registry import get_family
 from hf_genzoo.training import make_config, train
 
 PICKLES = (".bin", ".pkl", ".pt", ".pth", ".ckpt")

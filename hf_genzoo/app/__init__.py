@@ -68,7 +68,7 @@ def _model_body(model: AppModel) -> None:
     if not model.ok:
         gr.Markdown(f"**This model could not be loaded.** {model.error}", elem_id=f"{model.slug}-error")
         return
-    panels = model.family.app
+    panels = model.family.panels
     if not panels:
         gr.Markdown(f"The `{model.family.name}` family has no panels in the app yet.")
     for panel in panels:

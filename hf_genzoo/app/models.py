@@ -105,7 +105,7 @@ class AppModel:
 def _family(pipe, train_config: dict):
     """The family of a loaded pipeline: the one `train_config.json` names when its pipeline class fits (families can
     share a pipeline class, as the MLP and convolutional autoencoders do), else the registry's answer."""
-    from ..family import families, family_of
+    from ..registry import families, family_of
 
     named = families().get(train_config.get("model", ""))
     return named if named is not None and isinstance(pipe, named.pipeline) else family_of(pipe)
@@ -114,8 +114,8 @@ def _family(pipe, train_config: dict):
 def peek_family(source: str):
     """The family of a saved pipeline without loading it: the one its `train_config.json` names, else the one whose
     pipeline class its `model_index.json` records; `None` when neither tells."""
-    from ..family import families
     from ..hub.loading import pipeline_class_name
+    from ..registry import families
 
     named = families().get(train_config(source)[0].get("model", ""))
     try:

@@ -21,7 +21,7 @@ def train_zoo(
 ) -> dict[str, str]:
     """Train (or keep, when already saved) a model of each family in `families` (default: all) under
     `folder/<family>`; returns family name -> folder."""
-    from ..family import families as registered
+    from ..registry import families as registered
 
     if size not in ("tiny", "recipe"):
         raise ValueError(f"size is 'tiny' or 'recipe', got {size!r}")

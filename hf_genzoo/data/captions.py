@@ -23,7 +23,7 @@ from ..errors import UserInputError
 from . import images
 from .registry import pick_column
 from .sources import Source
-from .tensorize import BadFiles, DataKind, register_kind
+from .tensorize import BadFiles, DataKind, decode_captions, register_kind  # noqa: F401  (decode_captions: its old home)
 
 OPTIONS = {**images.OPTIONS, "caption_column": None, "caption_templates": None, "tokenizer": None, "max_length": None}
 CAPTION_COLUMN_GUESSES = ("text", "caption", "captions", "prompt", "sentence")
@@ -120,11 +120,6 @@ def tensorize(src: Source, folder: Path, options: dict, bad_files: BadFiles) -> 
         ids = tokenizer(captions, padding="max_length", max_length=length, truncation=True)["input_ids"]
         np.save(folder / "input_ids.npy", np.asarray(ids, dtype=np.int64))
     return meta
-
-
-def decode_captions(caption_bytes: np.ndarray) -> list[str]:
-    """`(N, W)` zero-padded UTF-8 bytes -> the N captions."""
-    return [bytes(row).rstrip(b"\0").decode(errors="replace") for row in np.asarray(caption_bytes)]
 
 
 CAPTIONED_IMAGES = register_kind(DataKind("captioned_images", OPTIONS, resolve, tensorize, token, options_key))

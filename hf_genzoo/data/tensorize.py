@@ -36,6 +36,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hf_genzoo"
 
 
+def decode_captions(caption_bytes: np.ndarray) -> list[str]:
+    """`(N, W)` zero-padded UTF-8 bytes -> the N captions."""
+    return [bytes(row).rstrip(b"\0").decode(errors="replace") for row in np.asarray(caption_bytes)]
+
+
 @dataclass
 class TensorData:
     """A tensorized split.
@@ -75,8 +80,6 @@ class TensorData:
     @property
     def captions(self) -> list[str]:
         """The `captioned_images` kind's captions, decoded."""
-        from .captions import decode_captions
-
         return decode_captions(self.arrays["caption_bytes"])
 
     @property

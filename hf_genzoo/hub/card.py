@@ -109,7 +109,7 @@ def card_for_repo(output_dir: str | Path, repo_id: str) -> ModelCard:
     cfg = TrainConfig(**{k: v for k, v in json.loads((out / "train_config.json").read_text()).items() if k in known})
     info = json.loads((out / CARD_INFO_FILE).read_text())
     if "template" not in info:  # written before the family registry: the family's record has it
-        from ..family import get_family
+        from ..registry import get_family
 
         family = get_family(cfg.model)
         info = {"template": family.template, "pipeline_tag": family.pipeline_tag, **info}

@@ -41,14 +41,16 @@ def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
 def load_pipeline(path_or_repo: str, revision: str | None = None, **kwargs):
     """`XPipeline.from_pretrained(path_or_repo)` for the pipeline class of the family it was saved by (some families
     save a stock diffusers pipeline, e.g. `DDPMPipeline`)."""
-    from ..family import pipeline_classes
+    from ..registry import pipeline_class, pipeline_classes
 
-    name, known = pipeline_class_name(path_or_repo, revision), pipeline_classes()
-    if name not in known:
+    name = pipeline_class_name(path_or_repo, revision)
+    cls = pipeline_class(name)  # imports that family's module only
+    if cls is None:
         raise UserInputError(
-            f"{path_or_repo} holds a {name}, which is not the pipeline of any hf_genzoo family ({', '.join(known)})"
+            f"{path_or_repo} holds a {name}, which is not the pipeline of any hf_genzoo family "
+            f"({', '.join(pipeline_classes())})"
         )
-    return known[name].from_pretrained(path_or_repo, revision=revision, **kwargs)
+    return cls.from_pretrained(path_or_repo, revision=revision, **kwargs)
 
 
 def train_config(source: str) -> tuple[dict, Path | None]:

@@ -46,7 +46,7 @@ def standalone_source(module_name: str, title: str) -> str:
     """The source of `module_name` that runs without hf_genzoo: every hf_genzoo module it imports is inlined above
     it (recursively, once each), except model modules, whose imports are dropped, and the pipelines' base class,
     which becomes `DiffusionPipeline`."""
-    from ..family import model_classes
+    from ..registry import model_classes
 
     dropped = {cls.__module__ for cls in model_classes().values()} - {module_name}
     external, bodies, seen = set(), [], set()
@@ -94,14 +94,14 @@ def portable_files(output_dir: str | Path) -> dict[str, bytes]:
 
 
 def pipeline_module(class_name: str) -> str:
-    from ..family import pipeline_classes
+    from ..registry import pipeline_classes
 
     return pipeline_classes()[class_name].__module__
 
 
 def load_portable_components(folder: str | Path, index: dict) -> dict:
     """The components of a portable snapshot, built with the installed hf_genzoo classes (no repo code runs)."""
-    from ..family import model_classes
+    from ..registry import model_classes
 
     models, components = model_classes(), {}
     for name, value in index.items():

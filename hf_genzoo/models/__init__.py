@@ -1,39 +1,35 @@
-"""Model families. Each file is one family: ModelMixin + ConfigMixin, no training or data code."""
+"""Model families. Each file is one family: ModelMixin + ConfigMixin, no training or data code.
 
-from .audio_denoiser import AudioDenoisingAE, AudioDenoisingOutput, SpectralMaskNet, WaveUNet
-from .autoencoder import AutoencoderOutput, ConvAutoencoder, MLPAutoencoder, Normalize
-from .classifier import ClassifierOutput, ImageClassifier
-from .ddgan import DDGANDiscriminator, DDGANDiscriminatorOutput, DDGANGenerator, DDGANGeneratorOutput
-from .flow import Flow, FlowOutput
-from .gan import Discriminator, DiscriminatorOutput, Generator, GeneratorOutput
-from .point_classifier import PointClassifier
-from .point_denoiser import PointCloudDenoiser, PointCloudDenoiserOutput
-from .vae import VAE, VAEOutput
+Each name is imported from its file on first use (`hf_genzoo.lazy`): loading one family's model imports no other's."""
 
-__all__ = [
-    "AudioDenoisingAE",
-    "AudioDenoisingOutput",
-    "AutoencoderOutput",
-    "ClassifierOutput",
-    "ConvAutoencoder",
-    "DDGANDiscriminator",
-    "DDGANDiscriminatorOutput",
-    "DDGANGenerator",
-    "DDGANGeneratorOutput",
-    "Discriminator",
-    "DiscriminatorOutput",
-    "Flow",
-    "FlowOutput",
-    "Generator",
-    "GeneratorOutput",
-    "ImageClassifier",
-    "SpectralMaskNet",
-    "MLPAutoencoder",
-    "Normalize",
-    "PointClassifier",
-    "PointCloudDenoiser",
-    "PointCloudDenoiserOutput",
-    "VAE",
-    "VAEOutput",
-    "WaveUNet",
-]
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "AudioDenoisingAE": "audio_denoiser",
+    "AudioDenoisingOutput": "audio_denoiser",
+    "AutoencoderOutput": "autoencoder",
+    "ClassifierOutput": "classifier",
+    "ConvAutoencoder": "autoencoder",
+    "DDGANDiscriminator": "ddgan",
+    "DDGANDiscriminatorOutput": "ddgan",
+    "DDGANGenerator": "ddgan",
+    "DDGANGeneratorOutput": "ddgan",
+    "Discriminator": "gan",
+    "DiscriminatorOutput": "gan",
+    "Flow": "flow",
+    "FlowOutput": "flow",
+    "Generator": "gan",
+    "GeneratorOutput": "gan",
+    "ImageClassifier": "classifier",
+    "MLPAutoencoder": "autoencoder",
+    "Normalize": "autoencoder",
+    "PointClassifier": "point_classifier",
+    "PointCloudDenoiser": "point_denoiser",
+    "PointCloudDenoiserOutput": "point_denoiser",
+    "SpectralMaskNet": "audio_denoiser",
+    "VAE": "vae",
+    "VAEOutput": "vae",
+    "WaveUNet": "audio_denoiser",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

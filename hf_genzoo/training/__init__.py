@@ -1,26 +1,20 @@
 """Training: one accelerate loop (`train`) and one small objective per family.
 
-Importing this package imports each family's objective module, which registers the family
-(`hf_genzoo.family.register_family`).
+The objectives know nothing of the app, the benchmarks or the registry's records: each family's record
+(`hf_genzoo/families/<name>.py`) names its objective and registers it (`hf_genzoo.registry`). Names are imported
+from their file on first use (`hf_genzoo.lazy`), so that reading a `TrainConfig` does not import the loop.
 """
 
-from . import (  # noqa: F401
-    audio_denoiser,
-    autoencoder,
-    autoencoder_kl,
-    classifier,
-    clip,
-    ddgan,
-    diffusion,
-    flow,
-    gan,
-    point_classifier,
-    pointcloud_diffusion,
-    text2image,
-    vae,
-)
-from .config import TrainConfig
-from .loop import TrainResult, find_checkpoint, train
-from .objective import Objective, build_model, make_config
+from ..lazy import lazy_exports
 
-__all__ = ["Objective", "TrainConfig", "TrainResult", "build_model", "find_checkpoint", "make_config", "train"]
+_EXPORTS = {
+    "Objective": "objective",
+    "TrainConfig": "config",
+    "TrainResult": "loop",
+    "build_model": "objective",
+    "find_checkpoint": "loop",
+    "make_config": "objective",
+    "train": "loop",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

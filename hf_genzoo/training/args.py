@@ -7,7 +7,7 @@ Built from `TrainConfig`'s fields; the chosen family's `recipe` becomes the defa
 import argparse
 
 from ..compat import argparse_actions
-from ..family import families, get_family
+from ..registry import families, get_family
 from .config import TrainConfig, add_dataclass_arguments, config_from_namespace
 
 EXAMPLES = """examples:

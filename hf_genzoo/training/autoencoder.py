@@ -14,12 +14,9 @@ from accelerate import Accelerator
 from hf_genzoo.models.autoencoder import ConvAutoencoder, MLPAutoencoder
 from hf_genzoo.pipelines import AutoencoderPipeline
 
-from ..app.panels import Reconstruction
 from ..data import Corruption, TensorData, parse_corruption, to_unit_range
 from ..errors import UserInputError
-from ..family import Family, Tiny, register_family
 from ..metrics import R2Score
-from ..trilemma import fitted_gaussian_probe, midpoints_probe
 from .config import TrainConfig
 from .objective import Objective, build_model
 
@@ -131,32 +128,3 @@ def evaluate_pipeline(pipe: AutoencoderPipeline, loader, accelerator: Accelerato
 
 def reconstruct(pipe: AutoencoderPipeline, images: torch.Tensor) -> torch.Tensor:
     return pipe.reconstruct(images, output_type="pt").images
-
-
-def latent_probes(pipe: AutoencoderPipeline, context) -> list:
-    """An autoencoder has no prior to sample: its trilemma rows look at its latent space instead."""
-    return [
-        fitted_gaussian_probe("conv_autoencoder", pipe, context.train_images),
-        midpoints_probe("conv_autoencoder", pipe, context.test_images),
-    ]
-
-
-AUTOENCODER = dict(
-    pipeline=AutoencoderPipeline,
-    models=(MLPAutoencoder, ConvAutoencoder),
-    pipeline_tag="image-to-image",
-    card_template="autoencoder",
-    transform=reconstruct,
-    evaluate=evaluate_pipeline,
-    app=(Reconstruction(),),
-)
-register_family(Family("mlp_autoencoder", MLPAutoencoderObjective, tiny=Tiny("hidden_dim=32"), **AUTOENCODER))
-register_family(
-    Family(
-        "conv_autoencoder",
-        ConvAutoencoderObjective,
-        tiny=Tiny("block_out_channels=(8, 16),latent_dim=8"),
-        trilemma_rows=latent_probes,
-        **AUTOENCODER,
-    )
-)

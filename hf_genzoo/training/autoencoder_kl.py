@@ -22,14 +22,11 @@ from accelerate import Accelerator
 from diffusers import AutoencoderKL
 from torch import nn
 
-from hf_genzoo.models.autoencoder_kl import TINY_KL, autoencoder_kl_for_images
-from hf_genzoo.models.unet import as_model_config
+from hf_genzoo.models.autoencoder_kl import autoencoder_kl_for_images
 from hf_genzoo.pipelines.autoencoder_kl import AutoencoderKLPipeline
 
-from ..app.panels import Reconstruction
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
-from ..family import Family, Tiny, register_family
 from ..metrics import R2Score
 from .config import TrainConfig
 from .objective import Objective, check_options, model_options
@@ -146,17 +143,3 @@ def evaluate_pipeline(pipe: AutoencoderKLPipeline, loader, accelerator: Accelera
     if noise:
         raise UserInputError("`genzoo evaluate --noise` is for the denoising autoencoders")
     return evaluate_vae(pipe.vae.to(accelerator.device).eval(), loader, accelerator)
-
-
-register_family(
-    Family(
-        "autoencoder_kl",
-        AutoencoderKLObjective,
-        AutoencoderKLPipeline,
-        Tiny(as_model_config(TINY_KL), steps=20),
-        pipeline_tag="image-to-image",
-        transform=lambda pipe, images: pipe.reconstruct(images, output_type="pt").images,
-        evaluate=evaluate_pipeline,
-        app=(Reconstruction(),),
-    )
-)

@@ -12,10 +12,8 @@ from accelerate import Accelerator
 from hf_genzoo.models.classifier import ImageClassifier
 from hf_genzoo.pipelines.classifier import ClassifierPipeline
 
-from ..app.panels import Classify
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
-from ..family import Family, Tiny, register_family
 from .config import TrainConfig
 from .objective import Objective, build_model
 
@@ -111,19 +109,3 @@ def evaluate_pipeline(
         labels = pipe(batch[inputs]).labels.cpu()
         right, total = right + int((labels == batch["labels"].cpu()).sum()), total + len(labels)
     return {"accuracy": right / total}
-
-
-register_family(
-    Family(
-        "classifier",
-        ClassifierObjective,
-        ClassifierPipeline,
-        Tiny("block_out_channels=(16, 32)", steps=150),
-        models=(ImageClassifier,),
-        pipeline_tag="image-classification",
-        transform=lambda pipe, images: pipe(images).labels,
-        evaluate=evaluate_pipeline,
-        features=True,
-        app=(Classify(),),
-    )
-)

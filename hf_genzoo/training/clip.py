@@ -21,11 +21,9 @@ from transformers import CLIPTokenizer
 from hf_genzoo.models.clip import save_clip_tokenizer, small_clip, train_clip_tokenizer
 from hf_genzoo.pipelines.clip import CLIPPipeline
 
-from ..app.panels import TextImageMatch
 from ..data import TensorData, load_data, to_unit_range
 from ..data.captions import HELD_OUT_TEMPLATES, decode_captions
 from ..errors import UserInputError
-from ..family import Family, Tiny, register_family
 from .config import TrainConfig
 from .objective import Objective, build_model
 
@@ -153,23 +151,3 @@ def evaluate_pipeline(pipe: CLIPPipeline, loader, accelerator: Accelerator, nois
         shuffled += pipe(images, captions[1:] + captions[:1]).clip_score.sum().item()
         n += len(images)
     return {"clip_score": matched / n, "clip_score_shuffled_captions": shuffled / n}
-
-
-register_family(
-    Family(
-        "clip",
-        CLIPObjective,
-        CLIPPipeline,
-        Tiny("hidden_size=16,intermediate_size=32,num_hidden_layers=1,num_attention_heads=2,projection_dim=16", 20),
-        data_kind="captioned_images",
-        data_options=lambda pipe: {
-            "resolution": pipe.clip.config.vision_config.image_size,
-            "channels": pipe.clip.config.vision_config.num_channels,
-        },
-        pipeline_tag="zero-shot-image-classification",
-        call_arguments=lambda n: {"texts": ["a picture"] * n},
-        transform=lambda pipe, images: pipe.encode_images(images),
-        evaluate=evaluate_pipeline,
-        app=(TextImageMatch(),),
-    )
-)

@@ -28,14 +28,11 @@ from accelerate import Accelerator
 from accelerate.utils import extract_model_from_parallel
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
-from hf_genzoo.models.unet import TINY_UNET, as_model_config, unet_for_images
-from hf_genzoo.samplers import DEFAULT_STEPS, SAMPLERS, make_scheduler, use_sampler
+from hf_genzoo.models.unet import unet_for_images
+from hf_genzoo.samplers import DEFAULT_STEPS, make_scheduler, use_sampler
 
-from ..app.panels import Samples
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
-from ..family import Family, SampleOption, Tiny, register_family
-from ..trilemma import Row, Target, sampled
 from .config import TrainConfig
 from .objective import EMAObjective
 
@@ -193,38 +190,3 @@ def sample(pipe: DDPMPipeline, batch_size: int, generator, scheduler: str | None
     pipe.set_progress_bar_config(disable=True)
     steps = steps or DEFAULT_STEPS[scheduler or "ddpm"]
     return pipe(batch_size=batch_size, generator=generator, num_inference_steps=steps, output_type="pt").images
-
-
-# The trilemma's rows: one network under the fast samplers that benchmarks/fast_sampler_options.py found best; the
-# claim checked is the best fast solver's at 20 steps (Lu et al. 2022).
-TRILEMMA_SAMPLERS = [("ddpm", 1000), ("dpmsolver++", 20), ("sde-dpmsolver++", 20), ("sde-dpmsolver++", 10)]
-
-
-def trilemma_rows(pipe: DDPMPipeline, context) -> list[Row]:
-    return [
-        Row(f"{'DDPM' if s == 'ddpm' else s} {k}", sampled(pipe, scheduler=s, steps=k), k, key=f"ddpm/{s}-{k}")
-        for s, k in TRILEMMA_SAMPLERS
-    ]
-
-
-register_family(
-    Family(
-        "ddpm",
-        DDPMObjective,
-        DDPMPipeline,
-        Tiny(as_model_config(TINY_UNET)),
-        models=(UNet2DModel,),
-        sample=sample,
-        sampler_options=SAMPLER_OPTIONS,
-        sample_options={
-            "scheduler": SampleOption(
-                str, "the sampler, only the scheduler swapped (default: the saved one)", tuple(SAMPLERS)
-            ),
-            "steps": SampleOption(int, "sampling steps (default: ddpm 1000, ddim 50, dpmsolver++ 20)"),
-        },
-        nfe=lambda pipe, scheduler=None, steps=None: steps or DEFAULT_STEPS[scheduler or "ddpm"],
-        trilemma_rows=trilemma_rows,
-        app=(Samples(defaults={"scheduler": "dpmsolver++", "steps": 20}, batch=4),),
-        trilemma_targets=(Target("ddpm/sde-dpmsolver++-20", "ddpm/ddpm-1000", max_fd_ratio=1.15, max_time_ratio=0.03),),
-    )
-)

@@ -13,11 +13,8 @@ from accelerate import Accelerator
 from hf_genzoo.models.flow import Flow
 from hf_genzoo.pipelines.flow import FlowPipeline
 
-from ..app.panels import Likelihood, Samples
 from ..data import TensorData
 from ..errors import UserInputError
-from ..family import Family, SampleOption, Tiny, draw, register_family
-from ..trilemma import Row, sampled
 from .config import TrainConfig
 from .objective import Objective, build_model
 
@@ -77,30 +74,3 @@ class FlowObjective(Objective):
             "description": "Flow (multiscale RealNVP/Glow normalizing flow)",
             "main_metric": "bits_per_dim",
         }
-
-
-def trilemma_rows(pipe: FlowPipeline, context) -> list[Row]:
-    """Samples at T = 1 (with the exact bits/dim: the whole test split's from training, else that of the test
-    images here) and at T = 0.7 (Glow's sharper, less diverse temperature)."""
-    bpd = context.metrics.get("bits_per_dim")
-    if bpd is None:
-        bpd = pipe.bits_per_dim(context.test_images, generator=torch.Generator().manual_seed(0)).mean().item()
-    return [
-        Row("flow T=1.0", sampled(pipe, temperature=1.0), 1, bpd, "exact"),
-        Row("flow T=0.7", sampled(pipe, temperature=0.7), 1),
-    ]
-
-
-register_family(
-    Family(
-        "flow",
-        FlowObjective,
-        FlowPipeline,
-        Tiny("num_levels=2,steps_per_level=2,hidden_channels=8", steps=50),
-        models=(Flow,),
-        sample=draw,
-        sample_options={"temperature": SampleOption(float, "scale of the prior's standard deviation (default: 1.0)")},
-        trilemma_rows=trilemma_rows,
-        app=(Samples(defaults={"temperature": 0.8}, sliders={"temperature": (0.0, 1.5, 0.05)}), Likelihood()),
-    )
-)

@@ -17,11 +17,8 @@ from accelerate import Accelerator
 from hf_genzoo.models.gan import Discriminator, Generator
 from hf_genzoo.pipelines.gan import GANPipeline
 
-from ..app.panels import LatentWalk, Samples
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
-from ..family import Family, Tiny, draw, register_family
-from ..trilemma import Row, sampled
 from .config import TrainConfig
 from .objective import Objective, build_model, check_options, model_options
 
@@ -160,17 +157,3 @@ class GANObjective(Objective):
             "description": "DCGAN" + (" with a spectrally normalized discriminator" if sn else ""),
             "main_metric": "mean_image_gap",
         }
-
-
-register_family(
-    Family(
-        "gan",
-        GANObjective,
-        GANPipeline,
-        Tiny("block_out_channels=(8, 16),latent_dim=8"),
-        models=(Generator, Discriminator),
-        sample=draw,
-        app=(Samples(), LatentWalk()),
-        trilemma_rows=lambda pipe, context: [Row("gan", sampled(pipe), 1)],
-    )
-)

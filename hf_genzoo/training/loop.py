@@ -33,10 +33,10 @@ from tqdm.auto import tqdm
 from ..compat import lomo_check_cached, reset_accelerate_state
 from ..data import load_data, make_loader, make_stream_loader, stream_data
 from ..errors import TrainingDiverged, UserInputError
-from ..family import get_family
 from ..hub.card import write_model_card
 from ..hub.push import push_to_hub
 from ..records import dumps
+from ..registry import get_family
 from ..viz import image_grid, save_grid
 from .config import TrainConfig, check_config, resolve_mixed_precision
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..data import TensorData, random_hflip
 from ..errors import UserInputError
-from ..family import get_family
+from ..registry import get_family
 from .config import TrainConfig
 
 

@@ -18,10 +18,8 @@ from accelerate import Accelerator
 from hf_genzoo.models.point_classifier import PointClassifier
 from hf_genzoo.pipelines.point_classifier import PointClassifierPipeline
 
-from ..app.panels import Classify
 from ..data import TensorData
 from ..errors import UserInputError
-from ..family import Family, Tiny, register_family
 from ..viz import point_cloud_images
 from .classifier import LABEL_SMOOTHING
 from .classifier import evaluate_pipeline as evaluate_accuracy
@@ -132,21 +130,3 @@ def evaluate_pipeline(pipe: PointClassifierPipeline, loader, accelerator: Accele
 def example_points(pipe: PointClassifierPipeline, n: int, generator=None) -> torch.Tensor:
     """`n` sets `(n, num_points, 3)` of points uniform in the cube [-1, 1]^3 (tests and speed benchmarks)."""
     return 2 * torch.rand(n, pipe.classifier.config.num_points, 3, generator=generator) - 1
-
-
-register_family(
-    Family(
-        "point_classifier",
-        PointClassifierObjective,
-        PointClassifierPipeline,
-        Tiny("widths=(16, 32),head_widths=(16,)", steps=40, dataset="shapes3d"),
-        models=(PointClassifier,),
-        data_kind="point_sets",
-        data_options=lambda pipe: {"num_points": pipe.classifier.config.num_points},
-        pipeline_tag="other",
-        transform=lambda pipe, points: pipe(points).labels,
-        evaluate=evaluate_pipeline,
-        inputs=example_points,
-        app=(Classify(inputs="points"),),
-    )
-)

@@ -31,12 +31,10 @@ from hf_genzoo.pipelines.point_cloud_diffusion import (
     PointCloudDiffusionPipeline,
 )
 from hf_genzoo.samplers import DEFAULT_STEPS as SAMPLER_STEPS
-from hf_genzoo.samplers import SAMPLERS, make_scheduler, use_sampler
+from hf_genzoo.samplers import make_scheduler, use_sampler
 
-from ..app.panels import Samples
 from ..data import TensorData
 from ..errors import UserInputError
-from ..family import Family, SampleOption, Tiny, register_family
 from ..viz import point_cloud_figure, point_cloud_images
 from .config import TrainConfig
 from .diffusion import DiffusionObjective, noise_scheduler_for
@@ -232,39 +230,6 @@ def first_of_each_class(labels: torch.Tensor, n: int) -> torch.Tensor:
     per_class = max(1, n // len(classes))
     keep = torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in classes])
     return keep.sort().values
-
-
-register_family(
-    Family(
-        "pointcloud_diffusion",
-        PointCloudDiffusionObjective,
-        PointCloudDiffusionPipeline,
-        Tiny("hidden_dim=16,num_blocks=1,embed_dim=16", steps=20, dataset="shapes3d"),
-        models=(PointCloudDenoiser,),
-        data_kind="point_sets",
-        data_options=lambda pipe: {"num_points": DEFAULT_NUM_POINTS},
-        pipeline_tag="other",
-        card_template="pointcloud_diffusion",
-        sample=sample,
-        sampler_options=SAMPLER_OPTIONS,
-        sample_options={
-            "scheduler": SampleOption(
-                str, "the sampler, only the scheduler swapped (default: the saved one)", tuple(SAMPLERS)
-            ),
-            "steps": SampleOption(
-                int, f"sampling steps (default: the saved sampler {DEFAULT_STEPS}; ddpm 1000, ddim 50)"
-            ),
-            "num_points": SampleOption(int, f"points per sampled set (default: {DEFAULT_NUM_POINTS})"),
-            "class_label": SampleOption(str, "the class of every sample, a name or an id (default: none)"),
-            "guidance_scale": SampleOption(float, "classifier-free guidance weight with --class_label (default: 1)"),
-        },
-        to_images=point_cloud_images,
-        export=export,
-        app=(Samples(defaults={"steps": 25}, batch=2, views_3d=2),),
-        nfe=nfe,
-        evaluate=evaluate_pipeline,
-    )
-)
 
 
 def class_names(pipe: PointCloudDiffusionPipeline) -> list[str]:

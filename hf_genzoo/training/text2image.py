@@ -31,17 +31,13 @@ from accelerate.utils import extract_model_from_parallel
 from diffusers import DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
 from hf_genzoo.models.clip import text_encoder_of
-from hf_genzoo.models.unet import TINY_LATENT_UNET, as_model_config, unet_for_latents
-from hf_genzoo.samplers import DEFAULT_STEPS, SAMPLERS, make_scheduler, use_sampler
+from hf_genzoo.models.unet import unet_for_latents
+from hf_genzoo.samplers import DEFAULT_STEPS, make_scheduler, use_sampler
 
-from ..app.panels import TextToImage
 from ..data import TensorData, to_unit_range
-from ..data.captions import HELD_OUT_TEMPLATES, decode_captions, load_tokenizer
+from ..data.captions import decode_captions, load_tokenizer
 from ..data.latents import load_vae
 from ..errors import UserInputError
-from ..family import Family, SampleOption, Tiny, register_family
-from ..prompting import prompt_scores
-from ..trilemma import Row
 from .clip import caption_options
 from .config import TrainConfig
 from .diffusion import DiffusionObjective
@@ -288,54 +284,3 @@ def sample(pipe, batch_size, generator, prompt=None, guidance_scale=None, schedu
     return pipe(
         prompts, num_inference_steps=steps, guidance_scale=guidance, generator=generator, output_type="pt"
     ).images
-
-
-def trilemma_rows(pipe, context) -> list[Row]:
-    """Samples for class prompts (a template the training captions never used), every class in turn, at the
-    default guidance; without class names, for the empty prompt."""
-    names = context.label_names or [""]
-    prompts = [HELD_OUT_TEMPLATES[0].format(label=n.lower()) if n else "" for n in names]
-
-    def draw(n, g):
-        use_sampler(pipe, DEFAULT_SCHEDULER)
-        pipe.set_progress_bar_config(disable=True)
-        batch = [prompts[i % len(prompts)] for i in range(n)]
-        return pipe(
-            batch, num_inference_steps=20, guidance_scale=DEFAULT_GUIDANCE, generator=g, output_type="pt"
-        ).images
-
-    return [Row(f"text2image (class prompts, guidance {DEFAULT_GUIDANCE:g})", draw, 2 * 20)]
-
-
-register_family(
-    Family(
-        "text2image",
-        Text2ImageObjective,
-        StableDiffusionPipeline,
-        Tiny(as_model_config(TINY_LATENT_UNET), steps=4),
-        data_kind="captioned_latents",
-        data_options=lambda pipe: {  # the folder it was loaded from holds the VAE and the tokenizer
-            "resolution": pipe.vae.config.sample_size,
-            "channels": pipe.vae.config.in_channels,
-            "vae": pipe.name_or_path,
-            "tokenizer": pipe.name_or_path,
-        },
-        pipeline_tag="text-to-image",
-        sample=sample,
-        sample_options={
-            "prompt": SampleOption(str, "the text to draw (default: the empty prompt, the unconditional model)"),
-            "guidance_scale": SampleOption(float, f"classifier-free guidance (default: {DEFAULT_GUIDANCE:g}; 1: none)"),
-            "scheduler": SampleOption(
-                str, "the sampler, only the scheduler swapped (default: dpmsolver++)", tuple(SAMPLERS)
-            ),
-            "steps": SampleOption(int, "sampling steps (default: ddpm 1000, ddim 50, dpmsolver++ 20)"),
-        },
-        call_arguments=lambda n: {"prompt": ["a picture"] * n},
-        nfe=lambda pipe, scheduler=None, steps=None, guidance_scale=None, prompt=None: (
-            (steps or DEFAULT_STEPS[scheduler or DEFAULT_SCHEDULER]) * (1 if guidance_scale == 1 else 2)
-        ),
-        score_samples=prompt_scores,
-        trilemma_rows=trilemma_rows,
-        app=(TextToImage(),),
-    )
-)

@@ -32,12 +32,9 @@ from diffusers.utils.torch_utils import randn_tensor
 from hf_genzoo.models.vae import VAE
 from hf_genzoo.pipelines.vae import VAEPipeline
 
-from ..app.panels import Interpolation, Samples
 from ..data import TensorData, to_unit_range
 from ..errors import UserInputError
-from ..family import Family, Tiny, draw, register_family
 from ..metrics import R2Score
-from ..trilemma import Row, midpoints_probe, sampled
 from .config import TrainConfig
 from .objective import Objective, build_model, check_options, model_options
 
@@ -145,28 +142,3 @@ def evaluate_pipeline(pipe: VAEPipeline, loader, accelerator: Accelerator, noise
     if noise:
         raise UserInputError("a VAE is not a denoiser: `genzoo evaluate` takes --noise for autoencoders only")
     return evaluate_vae(pipe.vae.to(accelerator.device).eval(), loader, accelerator)
-
-
-def trilemma_rows(pipe: VAEPipeline, context) -> list[Row]:
-    """Samples from the prior (with the ELBO bound as its bits/dim), and midpoints of two test images' codes."""
-    nelbo = context.metrics.get("nelbo")
-    note = "ELBO bound" + (f"; {nelbo:.1f} nats" if nelbo is not None else "")
-    return [
-        Row("vae", sampled(pipe), 1, context.metrics.get("bits_per_dim"), note),
-        midpoints_probe("vae", pipe, context.test_images),
-    ]
-
-
-register_family(
-    Family(
-        "vae",
-        VAEObjective,
-        VAEPipeline,
-        Tiny("block_out_channels=(8, 16),latent_dim=4"),
-        models=(VAE,),
-        sample=draw,
-        evaluate=evaluate_pipeline,
-        app=(Samples(), Interpolation()),
-        trilemma_rows=trilemma_rows,
-    )
-)
