@@ -104,7 +104,9 @@ def main():
     parser.add_argument("--port", type=int, default=7871)
     parser.add_argument("--output", default=str(HERE / "results" / "app.md"))
     parser.add_argument("--screenshots", default=None, help="folder of the tab screenshots (default: beside --output)")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny zoo, one launch, one repeat: checks it runs")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -19,7 +19,7 @@ Memory: the peak resident memory of `genzoo denoise` on a 10-minute stereo 48 kH
 that of a process that only loads the pipeline.
 
 Writes benchmarks/results/audio_denoising.md (+ .json) and the spectrogram figure audio_denoising.png; with
---update_readme the table goes between the `<!-- audio_denoising -->` markers in README.md.
+--update_readme the table goes between the `<!-- audio_denoising -->` markers of its docs page.
 """
 
 import argparse
@@ -211,7 +211,9 @@ def main():
     parser.add_argument("--rtf_seconds", type=float, default=60.0)
     parser.add_argument("--memory_minutes", type=float, default=10.0)
     parser.add_argument("--output", default=str(HERE / "results" / "audio_denoising.md"))
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument(
         "--clips", type=int, default=None, help="score this many held-out 2 s clips, evenly spaced (default: all)"
     )

@@ -4,7 +4,7 @@
     python benchmarks/autoencoder_r2.py --quick          # digits, 2 epochs: checks the script runs
 
 Writes benchmarks/results/autoencoder_r2.md and replaces the table between the
-`<!-- autoencoder_r2 -->` markers in README.md (with --update_readme).
+`<!-- autoencoder_r2 -->` markers of its docs page (with --update_readme).
 
 Quality: held-out R^2 (1 - residual variance / variance, scikit-learn's variance_weighted) of
   - PCA with k components fit on the training split (k = 2, 16, 64),
@@ -61,7 +61,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--codes", default="2,16,64", help="code sizes k")
     parser.add_argument("--quick", action="store_true", help="digits, 2 epochs: checks the script runs")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output", default=str(HERE / "results" / "autoencoder_r2.md"))
     args = parser.parse_args()
     if args.quick:

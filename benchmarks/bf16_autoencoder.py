@@ -131,7 +131,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="digits, a tiny model, 1 epoch, 1 round")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output", default=str(HERE / "results" / "bf16_autoencoder.md"))
     args = parser.parse_args()
     if args.threads:

@@ -37,7 +37,9 @@ def main():
     parser.add_argument("--families", default=",".join(families()), help="comma-separated (default: all)")
     parser.add_argument("--steps", type=int, default=3, help="training steps, one checkpoint after each")
     parser.add_argument("--quick", action="store_true", help="digits, each family's tiny config")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output", default=str(HERE / "results" / "checkpoints.md"))
     args = parser.parse_args()
     if args.quick:

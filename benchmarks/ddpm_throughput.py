@@ -202,7 +202,9 @@ def main():
     parser.add_argument(
         "--loops", default=None, help="only these loops, comma-separated (default: all; e.g. example,ours_fp32)"
     )
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output", default=str(HERE / "results" / "ddpm_throughput.md"))
     args = parser.parse_args()
     if args.threads:

@@ -11,7 +11,7 @@ measured through its own trilemma rows (`Family.trilemma_rows`): a sample grid p
 temperatures), the test bits/dim where a row has one (the VAE's ELBO bound, the flow's exact likelihood), and the
 sampling throughput of its first row, images/s at batch 256, median of 5 timed batches after a warm-up.
 Sample grids go to benchmarks/results/families/; the table to benchmarks/results/families.md and
-(with --update_readme) between the `<!-- families -->` markers of README.md.
+(with --update_readme) between the `<!-- families -->` markers of its docs page.
 """
 
 import argparse
@@ -65,7 +65,9 @@ def main():
     parser.add_argument("--epochs", default="", help="per-family epochs, e.g. vae=5,gan=2 (default: each recipe's)")
     parser.add_argument("--families", default=",".join(ONE_STEP))
     parser.add_argument("--quick", action="store_true", help="digits and a few steps")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output_dir", default=str(HERE / "results"))
     args = parser.parse_args()
     epochs = parse_epochs(args.epochs)

@@ -78,7 +78,9 @@ def main():
     parser.add_argument("--batch_size", type=int, default=250)
     parser.add_argument("--quick", action="store_true", help="tiny models on digits, 64 samples, 2 candidates")
     parser.add_argument("--output", default=str(HERE / "results" / "fast_sampler_options.md"))
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     args = parser.parse_args()
     candidates = CANDIDATES
     if args.quick:

@@ -11,7 +11,7 @@ precision on a GPU, loads back with `from_pretrained`, and samples; and how fast
 accelerate, tracker, progress bar or per-step checks) on the same card: `train() / bare` is what the loop's
 machinery costs. With --compile each family trains again, in both loops, with its models `torch.compile`d
 (inductor, each model's `nn.Module.compile` in place, as `train()` does): `compiled / eager` is what compiling gives.
-Writes a Markdown table to --output (and, with --update_readme, into README.md).
+Writes a Markdown table to --output (and, with --update_readme, into its docs page, docs/measured/gpu.md).
 """
 
 import argparse
@@ -194,7 +194,9 @@ def main():
     parser.add_argument("--batch_size", type=int, default=BATCH, help="of training and of each timed sampling call")
     parser.add_argument("--compile", action="store_true", help="also train each family compiled, in both loops")
     parser.add_argument("--output", default="gpu_smoke.md")
-    parser.add_argument("--update_readme", action="store_true", help="put the table into README.md too")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",

@@ -181,7 +181,9 @@ def main():
     parser.add_argument("--steps_scale", type=float, default=1.0, help="multiply each case's timed steps")
     parser.add_argument("--profile", action="store_true", help="the profile by part instead of the speed table")
     parser.add_argument("--quick", action="store_true", help="digits, tiny models, few steps, 1 round, 1 thread")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output", default=None, help="default: benchmarks/results/loop_throughput[_profile].md")
     args = parser.parse_args()
     if args.quick:

@@ -60,7 +60,9 @@ def main():
     parser.add_argument("--steps", type=int, default=200, help="optimizer steps per run, warm-up included")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output", default=str(HERE / "results" / "multiprocess_throughput.md"))
     args = parser.parse_args()
     if args.quick:

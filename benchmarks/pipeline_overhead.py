@@ -31,7 +31,7 @@ of rounds, a slow one --repeats; the table's last column counts them). Peak memo
 the `train()` call and of one pipeline call: on CUDA the most memory tensors held at once (the weights included), on
 the CPU the process's peak resident set; in brackets what the call itself added. A family whose data needs a package
 that is missing here is a row that says so. Writes a Markdown table to --output (and with --update_readme between the
-`<!-- pipeline_overhead -->` markers of README.md, or those --marker names).
+`<!-- pipeline_overhead -->` markers of its docs page, or those --marker names).
 """
 
 import argparse
@@ -296,8 +296,14 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="for sampling")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--output", default=str(HERE / "results" / "pipeline_overhead.md"))
-    parser.add_argument("--update_readme", action="store_true")
-    parser.add_argument("--marker", default="pipeline_overhead", help="README markers that --update_readme fills")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
+    parser.add_argument(
+        "--marker",
+        default="pipeline_overhead",
+        help="the markers (in docs/measured/pipelines.md) that --update_readme fills",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny configs on digits, 2 steps, batch 16, 1 repeat")
     args = parser.parse_args()
     names = args.families.split(",")

@@ -87,7 +87,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=600, help="interleaved rounds (default: 600)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--output", default=str(HERE / "results" / "pipeline_parts.md"))
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

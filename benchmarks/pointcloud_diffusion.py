@@ -113,7 +113,9 @@ def main():
     parser.add_argument("--n_jobs", type=int, default=2, help="processes for the EMD assignments")
     parser.add_argument("--work_dir", default=None, help="where models trained here go (default: a temporary folder)")
     parser.add_argument("--output", default=str(HERE / "results" / "pointcloud_diffusion.md"))
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny models, 20 sets of 256 points: checks it runs")
     args = parser.parse_args()
     quick = {}

@@ -249,7 +249,9 @@ def main():
     parser.add_argument("--work_dir", default="genzoo-text2image", help="where trained models go and are reused from")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="digits and shapes, tiny models: checks that it runs")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output_dir", default=str(HERE / "results"))
     args = parser.parse_args()
     if args.quick:

@@ -202,7 +202,9 @@ def main():
     parser.add_argument("--model_config", default="", help="the UNet (default: SMALL_LATENT_UNET, the recipe's)")
     parser.add_argument("--quick", action="store_true", help="digits, tiny parts, 3 steps, 1 round")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output", default=str(HERE / "results" / "text2image_throughput.md"))
     args = parser.parse_args()
     if args.threads:

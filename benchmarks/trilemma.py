@@ -163,7 +163,9 @@ def caption(info: dict) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    parser.add_argument("--update_readme", action="store_true")
+    parser.add_argument(
+        "--update_readme", action="store_true", help="also put the table between its markers in its docs page"
+    )
     parser.add_argument("--output_dir", default=str(HERE / "results"))
     args = parser.parse_args()
     rows, info = bench(args)

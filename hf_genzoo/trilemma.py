@@ -44,8 +44,10 @@ from .metrics import (
     label_entropy,
     precision_recall,
 )
+from .metrics.inception import fid_kid, inception_reference
 from .registry import families, get_family
 from .samplers import sample_images
+from .viz import save_grid
 
 FLOOR = "real test images"
 
@@ -211,8 +213,6 @@ def run(
     clf = load_pipeline(classifier).to(device)
     reference = reference_set(clf, dataset, num_samples)
     if inception_weights:
-        from .metrics.inception import fid_kid, inception_reference
-
         inception_ref = inception_reference(reference["images"], inception_weights)
     train, test = load_images(dataset, "train"), load_images(dataset, "test")
     test_images = _images(test, min(num_samples, len(test)))
@@ -238,8 +238,6 @@ def run(
         if inception_weights:
             row.scores.update(fid_kid(images, inception_ref, inception_weights))
         if grids_dir is not None:
-            from .viz import save_grid
-
             save_grid(images[:32], Path(grids_dir) / f"{slug(row.name)}.png", ncols=8)
         log(f"{row.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.scores.items() if isinstance(v, float)))
     return rows

@@ -16,8 +16,8 @@ _EXPORTS = {
     "FlowPipeline": "flow",
     "GANPipeline": "gan",
     "PointClassifierPipeline": "point_classifier",
-    "PointCloudDiffusionPipeline": "point_cloud_diffusion",
-    "PointCloudPipelineOutput": "point_cloud_diffusion",
+    "PointCloudDiffusionPipeline": "pointcloud_diffusion",
+    "PointCloudPipelineOutput": "pointcloud_diffusion",
     "VAEPipeline": "vae",
 }
 __all__ = sorted(_EXPORTS)

@@ -21,6 +21,8 @@ from huggingface_hub import snapshot_download
 from safetensors import SafetensorError
 
 from hf_genzoo.errors import UserInputError
+from hf_genzoo.hub.loading import check_folder_or_repo_id
+from hf_genzoo.hub.portable import is_portable, load_portable_components
 
 # What a pipeline needs from its repo: the index, each component's config and safetensors weights.
 PIPELINE_FILES = ["model_index.json", "*/config.json", "*/scheduler_config.json", "*/*.safetensors"]  # no code
@@ -82,7 +84,6 @@ class GenzooPipeline(DiffusionPipeline):
             token, cache_dir, local_files_only, force_download, proxies: as in `huggingface_hub.snapshot_download`.
             kwargs: passed on to `DiffusionPipeline.from_pretrained` (`torch_dtype`, ...).
         """
-        from hf_genzoo.hub.loading import check_folder_or_repo_id
 
         path = str(pretrained_model_name_or_path)
         check_folder_or_repo_id(path)
@@ -94,7 +95,6 @@ class GenzooPipeline(DiffusionPipeline):
         kwargs["use_safetensors"] = True
         with open(os.path.join(path, "model_index.json")) as f:
             index = json.load(f)
-        from hf_genzoo.hub.portable import is_portable, load_portable_components
 
         if is_portable(index):  # pushed with --portable: build it from the installed classes
             return cls(**load_portable_components(path, index))

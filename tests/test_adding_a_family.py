@@ -1,5 +1,5 @@
-"""Adding a family is a matter of the family's own files: this module is one, written as the README's "Adding a
-family" says (a model, a pipeline, an objective with its `Family` record, a card template), for point sets rather
+"""Adding a family is a matter of the family's own files: this module is one, written as docs/adding_a_family.md
+says (a model, a pipeline, an objective with its `Family` record, a card template), for point sets rather
 than images. Once registered, the one loop trains it (`genzoo train`), `genzoo sample` draws from it, the shared
 pipeline checks run on it and the registry-driven commands list it, with no line of the package changed."""
 

@@ -416,3 +416,25 @@ def test_pipeline_parts_builds_the_pipelines_call_from_its_network(tmp_path, mon
     assert list(medians) == list(calls) and all(s > 0 for s in medians.values())
     assert "| call | ms per batch | added (µs) | network / call |" in table and "| pipeline | " in table
     assert f"| network | {medians['network'] * 1e3:.3f} |  | 1.00x |" in table
+
+
+def test_each_tables_markers_are_in_one_page_and_its_pictures_are_linked_from_there(monkeypatch):
+    """`--update_readme` finds the one page (README.md or a docs page) with a table's markers, and its links to
+    benchmarks/results/ resolve from that page, as from the raw table written into benchmarks/results/."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import report
+
+    markers = {"trilemma": "docs/measured/trilemma.md", "audio_denoising": "docs/families/audio_denoiser.md"}
+    for marker, page in markers.items():
+        assert report.marked_page(marker) == REPO / page
+    with pytest.raises(SystemExit, match="no page"):
+        report.marked_page("no_such_table")
+    table = "| ![vae](benchmarks/results/families/vae.png) |"
+    for page in (REPO / "README.md", REPO / "docs/families/vae.md", REPO / "benchmarks/results/families.md"):
+        link = report.for_page(table, page).split("](")[1].split(")")[0]
+        assert (page.parent / link).resolve() == (REPO / "benchmarks/results/families/vae.png").resolve(), page
+    assert report.for_page(table, REPO / "docs/families/vae.md") == "| ![vae](../results/families/vae.png) |"
+
+
+def test_the_readme_is_short():
+    assert len((REPO / "README.md").read_text().splitlines()) <= 300

@@ -75,14 +75,14 @@ def test_bad_input_exits_with_a_message_not_a_traceback(tmp_path):
 
 
 def test_only_user_errors_lose_their_traceback(monkeypatch):
-    import hf_genzoo.cli as cli_module
+    import hf_genzoo.commands.demo as demo_module
 
     def bug(args):
         raise ValueError("an internal bug, not a user's mistake")
 
-    monkeypatch.setattr(cli_module, "cmd_demo", bug)
+    monkeypatch.setattr(demo_module, "demo_command", bug)
     with pytest.raises(ValueError, match="an internal bug"):  # not a SystemExit: the traceback stays
-        cli_module.main(["demo"])
+        main(["demo"])
 
 
 def _run(args, **kw):

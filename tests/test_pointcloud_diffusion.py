@@ -15,7 +15,7 @@ from hf_genzoo.cli import main
 from hf_genzoo.data.point_files import read_ply
 from hf_genzoo.errors import UserInputError
 from hf_genzoo.hub.loading import load_pipeline
-from hf_genzoo.models.point_denoiser import LOCAL_FEATURES, devoxelize, knn_geometry, voxel_geometry, voxelize
+from hf_genzoo.models.pointcloud_diffusion import LOCAL_FEATURES, devoxelize, knn_geometry, voxel_geometry, voxelize
 from hf_genzoo.samplers import SAMPLERS, use_sampler
 
 from .conftest import randomize_parameters
@@ -130,6 +130,21 @@ def test_the_pipeline_is_a_short_loop_over_the_schedulers_steps():
             x = scheduler.step(pipe.denoiser(x, t).sample, t, x).prev_sample
     assert isinstance(out.points, np.ndarray) and out.points.shape == (2, 40, 3)
     np.testing.assert_allclose(out.points, x.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_pipeline_saved_under_the_old_module_name_still_loads(tmp_path):
+    """Pipelines saved before the family's files took its one spelling name `hf_genzoo.models.point_denoiser` in
+    their model_index.json; they load, to the same network."""
+    pipe = pipeline()
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["denoiser"] == ["hf_genzoo.models.pointcloud_diffusion", "PointCloudDenoiser"]
+    index["denoiser"][0] = "hf_genzoo.models.point_denoiser"
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    old = load_pipeline(str(tmp_path))
+    assert type(old.denoiser) is PointCloudDenoiser
+    for a, b in zip(old.denoiser.state_dict().values(), pipe.denoiser.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("sampler", list(SAMPLERS))

@@ -272,11 +272,11 @@ def test_the_recipe_is_stable_diffusions_schedule_at_32x32():
     assert (cfg.resolution, cfg.channels) == (32, 3)
 
 
-def test_the_readme_lines_run(built):
+def test_the_docs_lines_run(built):
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs/families/text2image.md").read_text()
     block = re.search(r"<!-- text2image-use -->\n```python\n(.*?)```", readme, re.S).group(1)
     out, _ = built
     namespace = {}

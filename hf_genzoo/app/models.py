@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..hub.loading import train_config
+from ..hub.loading import load_pipeline, pipeline_class_name, train_config
+from ..registry import families, family_of
 
 MAX_MODELS_FOUND = 64  # a --models_dir holding more saved pipelines than this is probably the wrong folder
 
@@ -105,7 +106,6 @@ class AppModel:
 def _family(pipe, train_config: dict):
     """The family of a loaded pipeline: the one `train_config.json` names when its pipeline class fits (families can
     share a pipeline class, as the MLP and convolutional autoencoders do), else the registry's answer."""
-    from ..registry import families, family_of
 
     named = families().get(train_config.get("model", ""))
     return named if named is not None and isinstance(pipe, named.pipeline) else family_of(pipe)
@@ -114,8 +114,6 @@ def _family(pipe, train_config: dict):
 def peek_family(source: str):
     """The family of a saved pipeline without loading it: the one its `train_config.json` names, else the one whose
     pipeline class its `model_index.json` records; `None` when neither tells."""
-    from ..hub.loading import pipeline_class_name
-    from ..registry import families
 
     named = families().get(train_config(source)[0].get("model", ""))
     try:
@@ -130,7 +128,6 @@ def peek_family(source: str):
 def load_app_model(name: str, source: str, device: str | None = None) -> AppModel:
     """Load `source` with `hf_genzoo.hub.loading.load_pipeline`; any failure is kept as the model's `error` (and its
     family, when its model_index.json tells it, so that it shows in that family's tab)."""
-    from ..hub.loading import load_pipeline
 
     model = AppModel(name, source)
     try:

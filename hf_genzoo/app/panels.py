@@ -23,7 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import load_data, parse_corruption
+from ..data.audio_noise import DEFAULT_NOISE, parse_noise_mix
+from ..data.point_files import read_point_file
 from ..errors import UserInputError
+from ..family import image_data_options
+from ..pipelines.image_io import to_model_input
+from ..samplers import SAMPLERS, use_sampler
+from ..sound import INT16_SCALE
+from ..viz import image_grid, spectrogram_images
 
 MAX_IMAGE_PIXELS = 4096 * 4096  # an upload above this is refused before it is decoded
 MAX_BATCH = 32  # samples per request: the app runs on a CPU
@@ -102,7 +110,6 @@ def open_image(path: str | None, what: str = "an image"):
 
 def model_image_size(pipe) -> tuple[int, int]:
     """(channels, side) of the images a pipeline's first image model takes."""
-    from ..family import image_data_options
 
     options = image_data_options(pipe)
     return options["channels"], options["resolution"]
@@ -111,7 +118,6 @@ def model_image_size(pipe) -> tuple[int, int]:
 def as_model_image(img, pipe):
     """An uploaded PIL image as the model sees it, `(1, C, H, W)` in [0, 1]: the pipelines' own input rule
     (`to_model_input`: its channels, the centred square resized to its side)."""
-    from ..pipelines.image_io import to_model_input
 
     channels, side = model_image_size(pipe)
     return to_model_input(img, channels, side, "cpu")
@@ -191,7 +197,6 @@ def examples_folder() -> Path:
 def test_data(model):
     """The test split of the dataset the model was trained on (`train_config.json`, else its family's recipe), as its
     family's data kind at its size; `None` when it cannot be had here (a Hub dataset offline, say)."""
-    from ..data import load_data
 
     if "test_data" in model.cache:
         return model.cache["test_data"]
@@ -370,8 +375,6 @@ class Reconstruction(Panel):
 
     def build(self, model) -> None:
         import gradio as gr
-
-        from ..data import parse_corruption
 
         pipe, noise = model.pipe, model.train_config.get("noise")
         corruption = parse_corruption(noise) if noise else None
@@ -606,8 +609,6 @@ class TextToImage(Panel):
     def build(self, model) -> None:
         import gradio as gr
 
-        from ..samplers import SAMPLERS, use_sampler
-
         pipe = model.pipe
         with gr.Row():
             with gr.Column(scale=2):
@@ -737,8 +738,6 @@ def spectrogram_picture(noisy: np.ndarray, clean: np.ndarray, rate: int):
     """The two clips' spectrograms, one above the other, as a PIL image."""
     import torch
 
-    from ..viz import image_grid, spectrogram_images
-
     waves = [torch.from_numpy(np.asarray(w, dtype=np.float32).reshape(len(w), -1).T.copy()) for w in (noisy, clean)]
     images = spectrogram_images(torch.stack(waves), rate)  # (2, 3, F, frames)
     grid = image_grid(images, ncols=1)
@@ -753,9 +752,6 @@ def audio_examples(model, n: int = 3) -> list[str]:
         return []
     import soundfile as sf
     import torch
-
-    from ..data.audio_noise import DEFAULT_NOISE, parse_noise_mix
-    from ..sound import INT16_SCALE
 
     folder = examples_folder() / model.name.replace("/", "-")
     folder.mkdir(parents=True, exist_ok=True)
@@ -816,7 +812,6 @@ class Classify(Panel):
 
 def read_points(path: str | None, num_points: int) -> np.ndarray:
     """An uploaded point or mesh file as `(1, num_points, 3)`, refused with a readable message when unreadable."""
-    from ..data.point_files import read_point_file
 
     if not path:
         raise UserInputError("no file: upload a point set or a mesh")

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from ..compat import reset_accelerate_state
+from ..registry import families as registered
+from ..training import make_config, train
 
 IMAGE_KINDS = ("images", "captioned_images", "captioned_latents")
 
@@ -21,7 +23,6 @@ def train_zoo(
 ) -> dict[str, str]:
     """Train (or keep, when already saved) a model of each family in `families` (default: all) under
     `folder/<family>`; returns family name -> folder."""
-    from ..registry import families as registered
 
     if size not in ("tiny", "recipe"):
         raise ValueError(f"size is 'tiny' or 'recipe', got {size!r}")
@@ -49,7 +50,6 @@ def train_zoo(
 def train_one(name: str, output_dir: str | Path, **settings) -> None:
     """Train one model of family `name` into `output_dir` with `settings` (TrainConfig fields) over the zoo's own:
     batch 16, fp32, no checkpoints, no logger."""
-    from ..training import make_config, train
 
     quiet = {"batch_size": 16, "report_to": "none", "checkpointing_steps": 0, "mixed_precision": "no"}
     try:

@@ -2,8 +2,8 @@
 `PointCloudDiffusionObjective`, pipeline `PointCloudDiffusionPipeline`."""
 
 from ..family import Family, SampleOption, Tiny
-from ..models.point_denoiser import PointCloudDenoiser
-from ..pipelines.point_cloud_diffusion import DEFAULT_NUM_POINTS, DEFAULT_STEPS, PointCloudDiffusionPipeline
+from ..models.pointcloud_diffusion import PointCloudDenoiser
+from ..pipelines.pointcloud_diffusion import DEFAULT_NUM_POINTS, DEFAULT_STEPS, PointCloudDiffusionPipeline
 from ..registry import register_family
 from ..samplers import SAMPLERS
 from ..training.pointcloud_diffusion import (

@@ -10,6 +10,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.registry import hub_dataset_id
 from ..errors import UserInputError
+from ..registry import get_family
+from ..training.config import TrainConfig
 
 CARD_HYPERPARAMETERS = (
     "model",
@@ -99,7 +101,6 @@ def write_model_card(output_dir: Path, cfg, info: dict, summary: dict, picture: 
 
 def card_for_repo(output_dir: str | Path, repo_id: str) -> ModelCard:
     """The card of a `genzoo train` output folder, rendered again with `repo_id` in its usage snippet."""
-    from ..training.config import TrainConfig
 
     out = Path(output_dir)
     missing = [f for f in ("train_config.json", "metrics.json", CARD_INFO_FILE) if not (out / f).exists()]
@@ -109,8 +110,6 @@ def card_for_repo(output_dir: str | Path, repo_id: str) -> ModelCard:
     cfg = TrainConfig(**{k: v for k, v in json.loads((out / "train_config.json").read_text()).items() if k in known})
     info = json.loads((out / CARD_INFO_FILE).read_text())
     if "template" not in info:  # written before the family registry: the family's record has it
-        from ..registry import get_family
-
         family = get_family(cfg.model)
         info = {"template": family.template, "pipeline_tag": family.pipeline_tag, **info}
     summary = json.loads((out / "metrics.json").read_text())

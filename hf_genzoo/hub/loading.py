@@ -7,6 +7,8 @@ from pathlib import Path
 from huggingface_hub import hf_hub_download
 
 from ..errors import UserInputError
+from ..registry import pipeline_class, pipeline_classes
+from .portable import index_class_name
 
 
 def check_folder_or_repo_id(path_or_repo: str) -> None:
@@ -32,7 +34,6 @@ def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
         raise UserInputError(f"{path_or_repo} is a file; pass the folder a pipeline was saved to")
     else:
         index = hf_hub_download(path_or_repo, "model_index.json", revision=revision)
-    from .portable import index_class_name
 
     with open(index) as f:
         return index_class_name(json.load(f))
@@ -41,7 +42,6 @@ def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
 def load_pipeline(path_or_repo: str, revision: str | None = None, **kwargs):
     """`XPipeline.from_pretrained(path_or_repo)` for the pipeline class of the family it was saved by (some families
     save a stock diffusers pipeline, e.g. `DDPMPipeline`)."""
-    from ..registry import pipeline_class, pipeline_classes
 
     name = pipeline_class_name(path_or_repo, revision)
     cls = pipeline_class(name)  # imports that family's module only

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..registry import model_classes, pipeline_classes
 
 PIPELINE_FILE = "pipeline"  # pipeline.py at the repo root
 BASE = "hf_genzoo.pipelines.pipeline_base"  # the pipelines' base class: `DiffusionPipeline` in a portable file
@@ -46,7 +47,6 @@ def standalone_source(module_name: str, title: str) -> str:
     """The source of `module_name` that runs without hf_genzoo: every hf_genzoo module it imports is inlined above
     it (recursively, once each), except model modules, whose imports are dropped, and the pipelines' base class,
     which becomes `DiffusionPipeline`."""
-    from ..registry import model_classes
 
     dropped = {cls.__module__ for cls in model_classes().values()} - {module_name}
     external, bodies, seen = set(), [], set()
@@ -94,14 +94,12 @@ def portable_files(output_dir: str | Path) -> dict[str, bytes]:
 
 
 def pipeline_module(class_name: str) -> str:
-    from ..registry import pipeline_classes
 
     return pipeline_classes()[class_name].__module__
 
 
 def load_portable_components(folder: str | Path, index: dict) -> dict:
     """The components of a portable snapshot, built with the installed hf_genzoo classes (no repo code runs)."""
-    from ..registry import model_classes
 
     models, components = model_classes(), {}
     for name, value in index.items():

@@ -31,8 +31,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, model_as_flag: bool) ->
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
-def parse_train_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> TrainConfig:
-    """Parse twice: first to learn the model, then with its recipe as the defaults."""
+def recipe_defaults(parser: argparse.ArgumentParser, argv: list[str] | None) -> None:
+    """Make the recipe of the family `argv` names the defaults of `parser`'s flags (and say so in their help), then
+    add --help, so that --help shows them."""
     try:
         known, _ = parser.parse_known_args(argv)
         recipe = get_family(known.model).objective.recipe
@@ -42,7 +43,12 @@ def parse_train_args(parser: argparse.ArgumentParser, argv: list[str] | None) ->
                 action.help = action.help.replace(
                     "(default: %(default)s)", f"(default: %(default)s, the {known.model} recipe)"
                 )
-    except SystemExit:  # no model given (e.g. plain --help): report it in the full parse below
+    except SystemExit:  # no model given (e.g. plain --help): the full parse reports it
         pass
     parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
+
+
+def parse_train_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> TrainConfig:
+    """Parse twice: first to learn the model, then with its recipe as the defaults."""
+    recipe_defaults(parser, argv)
     return config_from_namespace(parser.parse_args(argv))

@@ -40,10 +40,10 @@ EVAL_SEED = 1234  # the same (t, noise) pairs at every evaluation
 PICTURE_SEED = 0  # the same starting noise in every picture, so pictures compare over training
 PICTURE_ROWS = 3  # rows of samples under the row of held-out images
 PICTURE_SAMPLER, PICTURE_STEPS = "sde-dpmsolver++", 20
-# The fast samplers' options for a pixel-space DDPM, chosen by benchmarks/fast_sampler_options.py (README, "Measured:
-# fast samplers"): clipping the x0 estimate to [-1, 1] at every step (dynamic thresholding with sample_max_value 1,
-# what DDPM's own sampler does with clip_sample) lowered DPM-Solver++ 20's FD_local from 17.2 to 11.3, and its
-# stochastic form to 6.3.
+# The fast samplers' options for a pixel-space DDPM, chosen by benchmarks/fast_sampler_options.py
+# (docs/measured/trilemma.md, "Fast samplers"): clipping the x0 estimate to [-1, 1] at every step (dynamic
+# thresholding with sample_max_value 1, what DDPM's own sampler does with clip_sample) lowered DPM-Solver++ 20's
+# FD_local from 17.2 to 11.3, and its stochastic form to 6.3.
 SAMPLER_OPTIONS = {"dpmsolver++": {"thresholding": True}, "sde-dpmsolver++": {"thresholding": True}}
 T_BUCKETS = 4  # the held-out loss is also reported over 4 equal ranges of t
 

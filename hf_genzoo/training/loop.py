@@ -1,13 +1,15 @@
 """The one training loop of hf_genzoo, on accelerate.
 
 Every family trains here; what differs is its `Objective` (models, optimizers, loss of a batch).
-Steps (cf. accelerate's `nlp_example.py`):
-    1. data: tensorize the train and held-out splits once (main process first), build loaders
-    2. the objective builds its models; optimizers and LR schedulers; `accelerator.prepare` once
-    3. resume from a checkpoint if asked (weights, optimizers, RNG states, our step counter)
-    4. for each batch: `accumulate`, the objective's losses one optimizer at a time, `backward`, step
-    5. every N steps: log, checkpoint; every epoch: evaluate, save a picture
-    6. at the end: `save_pretrained` of the pipeline, metrics.json, model card; push to the Hub if asked
+`train` runs the phases of a `Run` in order (cf. accelerate's `nlp_example.py`, `transformers.Trainer`):
+    Run(cfg)         check the config and the output folder, the family's preparation, the `Accelerator`
+    load_data        1. tensorize the train and held-out splits once (main process first), build loaders
+    build            2. the objective builds its models; optimizers and LR schedulers; `accelerator.prepare` once
+    resume           3. from a checkpoint if asked (weights, optimizers, RNG states, our step counter)
+    start_logging    train_config.json, trackers, progress bar
+    train            4. for each batch, `train_step`: `accumulate`, the objective's losses one optimizer at a time,
+                        `backward`, step; 5. `after_step`: every N steps log, checkpoint; every epoch `evaluate`
+    finish           6. `save_pretrained` of the pipeline, metrics.json, model card; push to the Hub if asked
 """
 
 import dataclasses
@@ -268,140 +270,266 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Train `cfg.model` as `cfg` says; see the module docstring for the steps."""
     try:
         with lomo_check_cached():
-            return _train(cfg)
+            run = Run(cfg)
+            run.load_data()
+            run.build()
+            run.resume()
+            run.start_logging()
+            run.train()
+            return run.finish()
     finally:
         reset_accelerate_state()  # a second train() in this process may pick another precision
 
 
-def _train(cfg: TrainConfig) -> TrainResult:
-    family = get_family(cfg.model)
-    check_config(cfg)
-    cfg = dataclasses.replace(cfg, mixed_precision=resolve_mixed_precision(cfg.mixed_precision))
-    out = Path(cfg.output_dir)
-    _check_output_dir(out, cfg)
-    if cfg.push_to_hub and get_token() is None:  # say so now, not after the training
-        raise UserInputError("--push_to_hub needs a Hub token: set HF_TOKEN or run `hf auth login`")
-    cfg = family.objective.prepare(cfg)  # e.g. a tokenizer learned, or the parts a model is built on trained
-    accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        log_with=None if cfg.report_to == "none" else cfg.report_to,
-        project_config=ProjectConfiguration(
-            project_dir=str(out),
-            logging_dir=str(out / "logs"),
-        ),
-    )
-    set_seed(cfg.seed)
-    asked = launched_processes()
-    if asked and asked > accelerator.num_processes and accelerator.is_main_process:
-        logger.warning(
-            "accelerate launch asked for %d processes, this run has %d: %s",
-            asked,
-            accelerator.num_processes,
-            LAUNCH_CPU_HINT if accelerator.device.type == "cpu" else "see `accelerate env`",
-        )
+class Run:
+    """One training run: what `train` keeps from phase to phase, and the phases (cf. `transformers.Trainer`'s
+    `_inner_training_loop`). Each phase sets the attributes the next ones read; their order is `train`'s."""
 
-    # 1. data: the kind the family trains on; the held-out split with the options the training split realized
-    with accelerator.main_process_first():
-        kind, skip, options = family.data_kind, cfg.skip_bad_files, family.objective.data_options(cfg)
-        if cfg.streaming:  # this process's share of the stream; the held-out split's first examples, in memory
-            train_data = stream_data(
-                kind,
-                cfg.dataset,
-                cfg.train_split,
-                rank=accelerator.process_index,
-                world_size=accelerator.num_processes,
-                seed=cfg.seed,
-                skip_bad_files=skip,
-                **options,
+    def __init__(self, cfg: TrainConfig):
+        """Check the config and the output folder, let the family prepare, make the `Accelerator`."""
+        self.family = family = get_family(cfg.model)
+        check_config(cfg)
+        cfg = dataclasses.replace(cfg, mixed_precision=resolve_mixed_precision(cfg.mixed_precision))
+        self.out = out = Path(cfg.output_dir)
+        _check_output_dir(out, cfg)
+        if cfg.push_to_hub and get_token() is None:  # say so now, not after the training
+            raise UserInputError("--push_to_hub needs a Hub token: set HF_TOKEN or run `hf auth login`")
+        self.cfg = family.objective.prepare(cfg)  # e.g. a tokenizer learned, or the parts a model is built on trained
+        self.accelerator = accelerator = Accelerator(
+            mixed_precision=self.cfg.mixed_precision,
+            gradient_accumulation_steps=self.cfg.gradient_accumulation_steps,
+            log_with=None if self.cfg.report_to == "none" else self.cfg.report_to,
+            project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+        )
+        set_seed(self.cfg.seed)
+        asked = launched_processes()
+        if asked and asked > accelerator.num_processes and accelerator.is_main_process:
+            logger.warning(
+                "accelerate launch asked for %d processes, this run has %d: %s",
+                asked,
+                accelerator.num_processes,
+                LAUNCH_CPU_HINT if accelerator.device.type == "cpu" else "see `accelerate env`",
             )
-            held_out = (cfg.eval_batches or STREAM_EVAL_BATCHES) * cfg.batch_size
-            eval_data = stream_data(kind, cfg.dataset, cfg.eval_split, head=held_out, **train_data.options).head()
+        self.state = TrainState()
+
+    def load_data(self) -> None:
+        """1. The kind of data the family trains on, the held-out split with the options the training split
+        realized, and their loaders; the number of steps."""
+        cfg, accelerator, family = self.cfg, self.accelerator, self.family
+        with accelerator.main_process_first():
+            kind, skip, options = family.data_kind, cfg.skip_bad_files, family.objective.data_options(cfg)
+            if cfg.streaming:  # this process's share of the stream; the held-out split's first examples, in memory
+                train_data = stream_data(
+                    kind,
+                    cfg.dataset,
+                    cfg.train_split,
+                    rank=accelerator.process_index,
+                    world_size=accelerator.num_processes,
+                    seed=cfg.seed,
+                    skip_bad_files=skip,
+                    **options,
+                )
+                held_out = (cfg.eval_batches or STREAM_EVAL_BATCHES) * cfg.batch_size
+                eval_data = stream_data(kind, cfg.dataset, cfg.eval_split, head=held_out, **train_data.options).head()
+            else:
+                train_data = load_data(kind, cfg.dataset, cfg.train_split, skip_bad_files=skip, **options)
+                eval_data = load_data(kind, cfg.dataset, cfg.eval_split, skip_bad_files=skip, **train_data.options)
+        for d in (train_data, eval_data):
+            if d.n_skipped:
+                logger.warning("skipped %d unreadable file(s) in %s (%s)", d.n_skipped, d.name, d.split)
+            for warning in d.warnings:
+                logger.warning("%s (%s): %s", d.name, d.split, warning)
+        fits = max(1, len(train_data) // accelerator.num_processes) if not cfg.streaming else cfg.batch_size
+        if cfg.batch_size > fits:  # images per process per epoch
+            logger.warning(
+                "--batch_size %d is more than the %d training images per process: using %d", cfg.batch_size, fits, fits
+            )
+            self.cfg = cfg = dataclasses.replace(cfg, batch_size=fits)  # and train_config.json says so
+        eval_loader = make_loader(eval_data, cfg.batch_size, shuffle=False)
+        self.picture_batch = next(iter(make_loader(eval_data, 16, shuffle=False)))
+        if cfg.streaming:  # already this process's share: accelerate would dispatch or split it again
+            self.train_loader = make_stream_loader(train_data, cfg.batch_size)
+            self.eval_loader = accelerator.prepare(eval_loader)
+            self.total_steps = self.updates_per_epoch = cfg.max_steps  # a stream has no length known ahead
         else:
-            train_data = load_data(kind, cfg.dataset, cfg.train_split, skip_bad_files=skip, **options)
-            eval_data = load_data(kind, cfg.dataset, cfg.eval_split, skip_bad_files=skip, **train_data.options)
-    for d in (train_data, eval_data):
-        if d.n_skipped:
-            logger.warning("skipped %d unreadable file(s) in %s (%s)", d.n_skipped, d.name, d.split)
-        for warning in d.warnings:
-            logger.warning("%s (%s): %s", d.name, d.split, warning)
-    fits = max(1, len(train_data) // accelerator.num_processes) if not cfg.streaming else cfg.batch_size
-    if cfg.batch_size > fits:  # images per process per epoch
-        logger.warning(
-            "--batch_size %d is more than the %d training images per process: using %d", cfg.batch_size, fits, fits
+            train_loader = make_loader(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
+            # sharded first: the steps of an epoch are those of one process's share (accelerate syncs the gradients
+            # at the end of the loader too, so a last partial accumulation is a step)
+            self.train_loader, self.eval_loader = accelerator.prepare(train_loader, eval_loader)
+            self.updates_per_epoch = math.ceil(len(self.train_loader) / cfg.gradient_accumulation_steps)
+            self.total_steps = cfg.max_steps or cfg.epochs * self.updates_per_epoch
+        self.train_data = train_data
+
+    def build(self) -> None:
+        """2. The objective's models, their optimizers and LR schedulers, `accelerator.prepare` once."""
+        cfg, accelerator = self.cfg, self.accelerator
+        try:
+            self.objective = objective = self.family.objective(cfg, self.train_data)
+        except (RuntimeError, TypeError, ValueError) as err:
+            if not cfg.model_config or isinstance(err, UserInputError):
+                raise
+            raise UserInputError(
+                f"--model_config {cfg.model_config!r}: {cfg.model} cannot be built with it ({err})"
+            ) from err
+        if cfg.compile:  # each model's own __call__, compiled in place: unwrapping and saving see the same module
+            for m in objective.models.values():
+                m.compile()
+        optimizers = objective.optimizers()
+        # diffusers' "constant" ignores warm-up silently; a warm-up asked for is a warm-up given
+        constant = cfg.lr_scheduler == "constant"
+        schedule = "constant_with_warmup" if constant and cfg.lr_warmup_steps else cfg.lr_scheduler
+        # a prepared scheduler steps once per process at each optimizer step (accelerate's AcceleratedScheduler)
+        per_step = accelerator.num_processes
+        warmup, steps = cfg.lr_warmup_steps * per_step, self.total_steps * per_step
+        schedulers = {
+            k: get_scheduler(schedule, opt, num_warmup_steps=warmup, num_training_steps=steps)
+            for k, opt in optimizers.items()
+        }
+        names = list(objective.models)
+        prepared = accelerator.prepare(*objective.models.values(), *optimizers.values(), *schedulers.values())
+        n, k = len(names), len(optimizers)
+        objective.models = dict(zip(names, prepared[:n], strict=True))
+        self.optimizers = dict(zip(optimizers, prepared[n : n + k], strict=True))
+        self.schedulers = dict(zip(schedulers, prepared[n + k : n + 2 * k], strict=True))
+        # a constant schedule without warm-up has nothing to step (its factor is 1 at every step); the others step
+        self.stepping = {} if schedule == "constant" else self.schedulers
+        self.picture_batch = {key: v.to(accelerator.device) for key, v in self.picture_batch.items()}
+        accelerator.register_for_checkpointing(self.state, *objective.checkpoint_objects())
+
+    def resume(self) -> None:
+        """3. The weights, optimizers, schedulers, RNG states and our counters of a checkpoint, if asked."""
+        if self.cfg.resume_from_checkpoint:
+            path = find_checkpoint(self.out, self.cfg.resume_from_checkpoint)
+            self.accelerator.load_state(str(path))
+            self.accelerator.print(f"resumed from {path} at step {self.state.step} (epoch {self.state.epoch})")
+
+    def start_logging(self) -> None:
+        """train_config.json, the trackers, the progress bar, the loss window and the throughput clock."""
+        cfg, accelerator = self.cfg, self.accelerator
+        if accelerator.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "train_config.json").write_text(dumps(cfg.to_dict(), indent=2))
+        if cfg.report_to != "none":
+            flat = {key: (v if isinstance(v, (int, float, str, bool)) else str(v)) for key, v in cfg.to_dict().items()}
+            accelerator.init_trackers("genzoo", config=flat)
+        self.bar = tqdm(
+            total=self.total_steps,
+            initial=self.state.step,
+            desc=f"training {cfg.model}",
+            disable=not accelerator.is_local_main_process,
         )
-        cfg = dataclasses.replace(cfg, batch_size=fits)  # and train_config.json says so
-    eval_loader = make_loader(eval_data, cfg.batch_size, shuffle=False)
-    picture_batch = next(iter(make_loader(eval_data, 16, shuffle=False)))
-    if cfg.streaming:  # already this process's share: accelerate would dispatch or split it again
-        train_loader = make_stream_loader(train_data, cfg.batch_size)
-        eval_loader = accelerator.prepare(eval_loader)
-        total_steps = updates_per_epoch = cfg.max_steps  # a stream has no length known ahead: it counts steps
-    else:
-        train_loader = make_loader(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, drop_last=True)
-        # sharded first: the steps of an epoch are those of one process's share (accelerate syncs the gradients at
-        # the end of the loader too, so a last partial accumulation is a step)
-        train_loader, eval_loader = accelerator.prepare(train_loader, eval_loader)
-        updates_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
-        total_steps = cfg.max_steps or cfg.epochs * updates_per_epoch
+        self.window = LossWindow()  # the losses since the last log
+        self.metrics: dict = {}  # the last evaluation's
+        self.images_seen, self.t_start, self.eval_seconds = 0, time.perf_counter(), 0.0
+        self.timed_from = self.state.step + WARMUP_STEPS
 
-    # 2. models, optimizers, schedulers, prepare
-    try:
-        objective = family.objective(cfg, train_data)
-    except (RuntimeError, TypeError, ValueError) as err:
-        if not cfg.model_config or isinstance(err, UserInputError):
-            raise
-        raise UserInputError(
-            f"--model_config {cfg.model_config!r}: {cfg.model} cannot be built with it ({err})"
-        ) from err
-    if cfg.compile:  # each model's own __call__, compiled in place: unwrapping and saving see the same module
-        for m in objective.models.values():
-            m.compile()
-    optimizers = objective.optimizers()
-    # diffusers' "constant" ignores warm-up silently; a warm-up asked for is a warm-up given
-    schedule = "constant_with_warmup" if cfg.lr_scheduler == "constant" and cfg.lr_warmup_steps else cfg.lr_scheduler
-    # a prepared scheduler steps once per process at each optimizer step (accelerate's AcceleratedScheduler)
-    per_step = accelerator.num_processes
-    schedulers = {
-        k: get_scheduler(
-            schedule, opt, num_warmup_steps=cfg.lr_warmup_steps * per_step, num_training_steps=total_steps * per_step
-        )
-        for k, opt in optimizers.items()
-    }
-    names = list(objective.models)
-    prepared = accelerator.prepare(*objective.models.values(), *optimizers.values(), *schedulers.values())
-    n, k = len(names), len(optimizers)
-    objective.models = dict(zip(names, prepared[:n], strict=True))
-    optimizers = dict(zip(optimizers, prepared[n : n + k], strict=True))
-    schedulers = dict(zip(schedulers, prepared[n + k : n + 2 * k], strict=True))
-    picture_batch = {key: v.to(accelerator.device) for key, v in picture_batch.items()}
+    def train(self) -> None:
+        """4-5. Epochs of batches until `total_steps`; an evaluation at the end of every --eval_every_epochs."""
+        cfg, state = self.cfg, self.state
+        epochs = math.ceil(self.total_steps / self.updates_per_epoch)
+        done = state.step >= self.total_steps
+        while not done and (cfg.max_steps or state.epoch < epochs):  # --max_steps: however many epochs skips take
+            for batch in self._epoch_batches():
+                state.batches_in_epoch += 1
+                if self.train_step(batch) and self.after_step():
+                    done = True
+                    break
+            if cfg.streaming and not done:  # this process's share is through: its next pass (shares may differ
+                state.epoch, state.batches_in_epoch = state.epoch + 1, 0  # in length: a stream evaluates at the end)
+            elif not cfg.streaming and state.batches_in_epoch >= len(self.train_loader):  # the epoch is complete
+                state.epoch, state.batches_in_epoch = state.epoch + 1, 0
+                if state.epoch % cfg.eval_every_epochs == 0 or state.epoch == epochs:
+                    self.end_of_epoch_evaluation()
+        self.bar.close()
 
-    state = TrainState()
-    accelerator.register_for_checkpointing(state, *objective.checkpoint_objects())
+    def _epoch_batches(self):
+        """This epoch's batches from where the run stands (a resumed run skips those it trained on)."""
+        state, accelerator = self.state, self.accelerator
+        self.train_loader.set_epoch(state.epoch)
+        if self.cfg.streaming:  # a resumed stream replays its epoch's order up to the checkpoint (it cannot seek)
+            return streamed_to(accelerator.device, itertools.islice(self.train_loader, state.batches_in_epoch, None))
+        if state.batches_in_epoch:
+            return accelerator.skip_first_batches(self.train_loader, state.batches_in_epoch)
+        return self.train_loader
 
-    # 3. resume
-    if cfg.resume_from_checkpoint:
-        path = find_checkpoint(out, cfg.resume_from_checkpoint)
-        accelerator.load_state(str(path))
-        accelerator.print(f"resumed from {path} at step {state.step} (epoch {state.epoch})")
+    def train_step(self, batch) -> bool:
+        """The objective's losses of one batch, one optimizer at a time: backward, and at a gradient sync clip, step
+        and zero. Whether an optimizer step was taken (not when accumulating, nor when the batch was skipped)."""
+        cfg, state, accelerator, objective = self.cfg, self.state, self.accelerator, self.objective
+        batch, skip = objective.augment(batch), False
+        # with one batch per step there is nothing to accumulate: accelerate's context would set what is so already
+        accumulate = cfg.gradient_accumulation_steps > 1
+        with accelerator.accumulate(*objective.models.values()) if accumulate else nullcontext():
+            for name, loss in objective.losses(batch, state.step):
+                # skipping decides before the step: a host sync per step, so only when asked; skips the batch's rest
+                if cfg.skip_nonfinite_steps and not _loss_is_finite(loss, accelerator):
+                    if state.skipped >= cfg.skip_nonfinite_steps:
+                        raise self.diverged(f"the {name} loss is {loss.item()} at step {state.step + 1}")
+                    state.skipped, skip = state.skipped + 1, True
+                    logger.warning("step %d: %s loss %s, batch skipped", state.step + 1, name, loss.item())
+                    self.optimizers[name].zero_grad(set_to_none=True)  # and what this window accumulated
+                    break
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    optimizer = self.optimizers[name]
+                    if cfg.max_grad_norm:
+                        accelerator.clip_grad_norm_(optimizer.param_groups[0]["params"], cfg.max_grad_norm)
+                    optimizer.step()  # accelerate's: the fp16 loss scaler lives there
+                    if name in self.stepping:
+                        self.stepping[name].step()
+                    # the torch optimizer's own zero_grad: accelerate's asks inspect.signature at every call
+                    optimizer.optimizer.zero_grad(set_to_none=True)
+                self.window.add(name, state.step + 1, loss)
+        self.images_seen += len(next(iter(batch.values()))) * accelerator.num_processes
+        return not skip and accelerator.sync_gradients
 
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(dumps(cfg.to_dict(), indent=2))
-    if cfg.report_to != "none":
-        flat = {key: (v if isinstance(v, (int, float, str, bool)) else str(v)) for key, v in cfg.to_dict().items()}
-        accelerator.init_trackers("genzoo", config=flat)
+    def after_step(self) -> bool:
+        """Count the step; log, check the losses and checkpoint when due. Whether it was the last step."""
+        cfg, state = self.cfg, self.state
+        state.step += 1
+        if state.step == self.timed_from:  # steady state from here on
+            self.images_seen, self.t_start, self.eval_seconds = 0, time.perf_counter(), 0.0
+        self.objective.after_step(state.step)
+        self.bar.update(1)
+        last = state.step >= self.total_steps
+        checkpoint = cfg.checkpointing_steps and state.step % cfg.checkpointing_steps == 0
+        log = state.step % cfg.log_every == 0 or last
+        if log or checkpoint:
+            self.check_losses()
+        if log:
+            logs = {f"train/loss_{key}": v for key, v in self.window.means().items()}
+            logs["train/lr"] = next(iter(self.schedulers.values())).get_last_lr()[0]
+            self.accelerator.log(logs, step=state.step)
+            self.bar.set_postfix({key.split("/")[-1]: f"{v:.4g}" for key, v in logs.items()})
+            self.window.clear()
+        if checkpoint:
+            if not _all_finite(self.objective.models.values()):
+                raise self.diverged(f"the weights are not finite after step {state.step}")
+            _save_checkpoint(self.accelerator, state, self.out / CKPT, cfg.checkpoints_total_limit)
+        return last
 
-    def evaluate_and_picture(tag: str) -> dict:
+    def end_of_epoch_evaluation(self) -> None:
+        t_eval = time.perf_counter()
+        self.evaluate(f"epoch_{self.state.epoch:04d}")
+        self.eval_seconds += time.perf_counter() - t_eval
+        if self.accelerator.is_local_main_process:
+            scores = ", ".join(f"{key} {v:.4f}" for key, v in self.metrics.items())
+            self.bar.write(f"epoch {self.state.epoch}: {scores}")
+
+    def evaluate(self, tag: str) -> None:
+        """Held-out metrics (into `metrics` and the history), a picture under samples/`tag`.png, and both to the
+        trackers (with the family's sounds, if it has any)."""
+        objective, accelerator, state = self.objective, self.accelerator, self.state
         for m in objective.models.values():
             m.eval()
-        limited = (b for i, b in enumerate(eval_loader) if cfg.eval_batches is None or i < cfg.eval_batches)
-        metrics = objective.evaluate(limited, accelerator)
-        pic, clips = objective.picture(picture_batch), objective.sounds(picture_batch)
+        limit = self.cfg.eval_batches
+        limited = (b for i, b in enumerate(self.eval_loader) if limit is None or i < limit)
+        self.metrics = metrics = objective.evaluate(limited, accelerator)
+        pic, clips = objective.picture(self.picture_batch), objective.sounds(self.picture_batch)
         for m in objective.models.values():
             m.train()
         if accelerator.is_main_process:
-            save_grid(pic, out / "samples" / f"{tag}.png")
+            save_grid(pic, self.out / "samples" / f"{tag}.png")
             if any(t.name == "tensorboard" for t in accelerator.trackers):
                 grid = np.asarray(image_grid(pic))[None]  # (1, H, W, 3)
                 accelerator.get_tracker("tensorboard").log_images({"samples": grid}, state.step, dataformats="NHWC")
@@ -410,138 +538,57 @@ def _train(cfg: TrainConfig) -> TrainResult:
                     for name, wave in clips[0].items():
                         writer.add_audio(f"audio/{name}", wave[None], state.step, sample_rate=clips[1])
         accelerator.log({f"eval/{key}": v for key, v in metrics.items()}, step=state.step)
-        return metrics
+        state.history.append({"epoch": state.epoch, "step": state.step, **metrics})
 
-    def diverged(what: str) -> TrainingDiverged:
-        done = complete_checkpoints(out)
+    def check_losses(self) -> None:
+        """Stop with `TrainingDiverged` at the first non-finite loss since the last log (one host sync)."""
+        found = self.window.check(self.accelerator)
+        if found:
+            name, value, bad_step = found
+            raise self.diverged(f"the {name} loss is {value} at step {bad_step}")
+
+    def diverged(self, what: str) -> TrainingDiverged:
+        done = complete_checkpoints(self.out)
         kept = f"the last good checkpoint is {done[-1]}" if done else "there is no checkpoint"
         return TrainingDiverged(
             f"{what}: training diverged and no pipeline was saved ({kept}). Try a lower --learning_rate, "
             f"--max_grad_norm 1.0 or --skip_nonfinite_steps N; --resume_from_checkpoint latest continues from there"
         )
 
-    # 4-5. train
-    history, metrics = state.history, {}
-    images_seen, t_start, timed_from, eval_seconds = 0, time.perf_counter(), state.step + WARMUP_STEPS, 0.0
-    bar = tqdm(
-        total=total_steps,
-        initial=state.step,
-        desc=f"training {cfg.model}",
-        disable=not accelerator.is_local_main_process,
-    )
-    window = LossWindow()  # the losses since the last log
-    # a constant schedule without warm-up has nothing to step (its factor is 1 at every step); the others step
-    stepping = {} if schedule == "constant" else schedulers
-    # with one batch per step there is nothing to accumulate: accelerate's context would only set what is already so
-    accumulate = accelerator.accumulate if cfg.gradient_accumulation_steps > 1 else lambda *models: nullcontext()
-    decide_each_step = cfg.skip_nonfinite_steps > 0  # skipping decides before the step: a sync per step
-
-    def check_losses() -> None:
-        found = window.check(accelerator)
-        if found:
-            name, value, bad_step = found
-            raise diverged(f"the {name} loss is {value} at step {bad_step}")
-
-    epochs = math.ceil(total_steps / updates_per_epoch)
-    done = state.step >= total_steps
-    while not done and (cfg.max_steps or state.epoch < epochs):  # --max_steps: however many epochs skips take
-        train_loader.set_epoch(state.epoch)
-        if cfg.streaming:  # a resumed stream replays its epoch's order up to the checkpoint (it cannot seek)
-            loader = streamed_to(accelerator.device, itertools.islice(train_loader, state.batches_in_epoch, None))
-        elif state.batches_in_epoch:
-            loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+    def finish(self) -> TrainResult:
+        """6. The final evaluation (unless the last step had one), then the pipeline, metrics.json and the model
+        card; a push to the Hub if asked."""
+        cfg, state, accelerator, objective, out = self.cfg, self.state, self.accelerator, self.objective, self.out
+        elapsed = time.perf_counter() - self.t_start - self.eval_seconds
+        if not state.history or state.history[-1]["step"] != state.step:
+            self.evaluate(f"step_{state.step:06d}")
         else:
-            loader = train_loader
-        for batch in loader:
-            state.batches_in_epoch += 1
-            batch, skip = objective.augment(batch), False
-            with accumulate(*objective.models.values()):
-                for name, loss in objective.losses(batch, state.step):
-                    if decide_each_step and not _loss_is_finite(loss, accelerator):  # skip the rest of this batch
-                        if state.skipped >= cfg.skip_nonfinite_steps:
-                            raise diverged(f"the {name} loss is {loss.item()} at step {state.step + 1}")
-                        state.skipped, skip = state.skipped + 1, True
-                        logger.warning("step %d: %s loss %s, batch skipped", state.step + 1, name, loss.item())
-                        optimizers[name].zero_grad(set_to_none=True)  # and what this window accumulated
-                        break
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        if cfg.max_grad_norm:
-                            accelerator.clip_grad_norm_(optimizers[name].param_groups[0]["params"], cfg.max_grad_norm)
-                        optimizers[name].step()  # accelerate's: the fp16 loss scaler lives there
-                        if name in stepping:
-                            stepping[name].step()
-                        # the torch optimizer's own zero_grad: accelerate's asks inspect.signature at every call
-                        optimizers[name].optimizer.zero_grad(set_to_none=True)
-                    window.add(name, state.step + 1, loss)
-            images_seen += len(next(iter(batch.values()))) * accelerator.num_processes
-            if skip or not accelerator.sync_gradients:
-                continue
-            state.step += 1
-            if state.step == timed_from:  # steady state from here on
-                images_seen, t_start, eval_seconds = 0, time.perf_counter(), 0.0
-            objective.after_step(state.step)
-            bar.update(1)
-            last = state.step >= total_steps
-            checkpoint = cfg.checkpointing_steps and state.step % cfg.checkpointing_steps == 0
-            if state.step % cfg.log_every == 0 or last or checkpoint:
-                check_losses()
-            if state.step % cfg.log_every == 0 or last:
-                logs = {f"train/loss_{key}": v for key, v in window.means().items()}
-                logs["train/lr"] = next(iter(schedulers.values())).get_last_lr()[0]
-                accelerator.log(logs, step=state.step)
-                bar.set_postfix({key.split("/")[-1]: f"{v:.4g}" for key, v in logs.items()})
-                window.clear()
-            if checkpoint:
-                if not _all_finite(objective.models.values()):
-                    raise diverged(f"the weights are not finite after step {state.step}")
-                _save_checkpoint(accelerator, state, out / CKPT, cfg.checkpoints_total_limit)
-            if last:
-                done = True
-                break
-        if cfg.streaming and not done:  # this process's share is through: its next pass (shares may differ in
-            state.epoch, state.batches_in_epoch = state.epoch + 1, 0  # length, so a stream evaluates at the end only)
-        elif not cfg.streaming and state.batches_in_epoch >= len(train_loader):  # the epoch is complete
-            state.epoch, state.batches_in_epoch = state.epoch + 1, 0
-            if state.epoch % cfg.eval_every_epochs == 0 or state.epoch == epochs:
-                t_eval = time.perf_counter()
-                metrics = evaluate_and_picture(f"epoch_{state.epoch:04d}")
-                eval_seconds += time.perf_counter() - t_eval
-                history.append({"epoch": state.epoch, "step": state.step, **metrics})
-                if accelerator.is_local_main_process:
-                    bar.write(f"epoch {state.epoch}: " + ", ".join(f"{key} {v:.4f}" for key, v in metrics.items()))
-    bar.close()
-    elapsed = time.perf_counter() - t_start - eval_seconds
-
-    # 6. final evaluation, pipeline, metrics, card
-    if not history or history[-1]["step"] != state.step:
-        metrics = evaluate_and_picture(f"step_{state.step:06d}")
-        history.append({"epoch": state.epoch, "step": state.step, **metrics})
-    accelerator.wait_for_everyone()
-    if not _all_finite(objective.models.values()):
-        raise diverged(f"the weights are not finite after step {state.step}")
-    speed = images_seen / max(elapsed, 1e-9)
-    result = TrainResult(out, metrics, state.step, speed, history, accelerator.is_main_process)
-    if accelerator.is_main_process:
-        objective.save(objective.pipeline(accelerator), out, accelerator)
-        summary = {
-            "model": cfg.model,
-            "dataset": cfg.dataset,
-            "eval_split": cfg.eval_split,
-            "steps": state.step,
-            "data_kind": family.data_kind,
-            **train_data.options,  # e.g. the resolution and channels it trained at
-            "metrics": metrics,
-            "history": history,
-            "train_images_per_second": result.images_per_second,
-            "skipped_nonfinite_batches": state.skipped,
-        }
-        (out / "metrics.json").write_text(dumps(summary, indent=2))
-        latest = max((out / "samples").glob("*.png"), key=os.path.getmtime)
-        info = {"template": family.template, "pipeline_tag": family.pipeline_tag, **objective.card_info()}
-        write_model_card(out, cfg, info, summary, latest)
-        if cfg.push_to_hub:
-            commit = push_to_hub(out, cfg.hub_model_id or out.resolve().name, private=cfg.hub_private_repo)
-            accelerator.print(f"pushed to {commit.repo_url} (commit {commit.oid[:8]})")
-    accelerator.end_training()
-    return result
+            self.metrics = {k: v for k, v in state.history[-1].items() if k not in ("epoch", "step")}
+        accelerator.wait_for_everyone()
+        if not _all_finite(objective.models.values()):
+            raise self.diverged(f"the weights are not finite after step {state.step}")
+        speed = self.images_seen / max(elapsed, 1e-9)
+        result = TrainResult(out, self.metrics, state.step, speed, state.history, accelerator.is_main_process)
+        if accelerator.is_main_process:
+            objective.save(objective.pipeline(accelerator), out, accelerator)
+            summary = {
+                "model": cfg.model,
+                "dataset": cfg.dataset,
+                "eval_split": cfg.eval_split,
+                "steps": state.step,
+                "data_kind": self.family.data_kind,
+                **self.train_data.options,  # e.g. the resolution and channels it trained at
+                "metrics": self.metrics,
+                "history": state.history,
+                "train_images_per_second": result.images_per_second,
+                "skipped_nonfinite_batches": state.skipped,
+            }
+            (out / "metrics.json").write_text(dumps(summary, indent=2))
+            latest = max((out / "samples").glob("*.png"), key=os.path.getmtime)
+            info = {"template": self.family.template, "pipeline_tag": self.family.pipeline_tag, **objective.card_info()}
+            write_model_card(out, cfg, info, summary, latest)
+            if cfg.push_to_hub:
+                commit = push_to_hub(out, cfg.hub_model_id or out.resolve().name, private=cfg.hub_private_repo)
+                accelerator.print(f"pushed to {commit.repo_url} (commit {commit.oid[:8]})")
+        accelerator.end_training()
+        return result

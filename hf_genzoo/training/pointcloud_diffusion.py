@@ -23,8 +23,8 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import extract_model_from_parallel
 
-from hf_genzoo.models.point_denoiser import PointCloudDenoiser
-from hf_genzoo.pipelines.point_cloud_diffusion import (
+from hf_genzoo.models.pointcloud_diffusion import PointCloudDenoiser
+from hf_genzoo.pipelines.pointcloud_diffusion import (
     DEFAULT_NUM_POINTS,
     DEFAULT_STEPS,
     X0_CLIP,
@@ -34,13 +34,16 @@ from hf_genzoo.samplers import DEFAULT_STEPS as SAMPLER_STEPS
 from hf_genzoo.samplers import make_scheduler, use_sampler
 
 from ..data import TensorData
+from ..data.point_files import write_ply
+from ..data.points import unit_ball
 from ..errors import UserInputError
+from ..metrics.points import point_cloud_metrics
 from ..viz import point_cloud_figure, point_cloud_images
 from .config import TrainConfig
 from .diffusion import DiffusionObjective, noise_scheduler_for
 from .objective import build_model
 
-DEFAULT_LOCAL = "none"  # the recipe's neighbourhood branch (README, "Measured: point-cloud diffusion")
+DEFAULT_LOCAL = "none"  # the recipe's neighbourhood branch (docs/families/pointcloud_diffusion.md)
 PICTURE_SEED, PICTURE_SETS = 0, 8  # the same starting noise in every picture, so pictures compare over training
 PICTURE_SAMPLER, PICTURE_STEPS = "dpmsolver++", 20
 EMD_POINTS = 256  # exact EMD on 256-point subsamples: ~1 s a pair at 2,048 points, a few ms at 256
@@ -184,7 +187,6 @@ def nfe(pipe, scheduler=None, steps=None, num_points=None, class_label=None, gui
 def export(samples: torch.Tensor, output: Path) -> list[Path]:
     """`genzoo sample`'s files beside its grid `output`: each set as `<stem>_<i>.ply` and the first sets in 3-D,
     three views each, as `<stem>_views.png`."""
-    from ..data.point_files import write_ply
 
     points = samples.float().cpu().numpy()  # (B, N, 3)
     folder, stem = output.parent, output.stem
@@ -200,8 +202,6 @@ def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Ac
     many samples (of the same classes, for a conditional model), normalized as the data are (`unit_ball`) and
     scored against them with the papers' protocol (`hf_genzoo.metrics.point_cloud_metrics`; EMD on
     `EMD_POINTS`-point subsamples)."""
-    from ..data.points import unit_ball
-    from ..metrics.points import point_cloud_metrics
 
     if noise:
         raise UserInputError("--noise is for denoising models; a point-cloud diffusion model is scored on its samples")

@@ -41,6 +41,8 @@ from ..errors import UserInputError
 from .clip import caption_options
 from .config import TrainConfig
 from .diffusion import DiffusionObjective
+from .loop import train
+from .objective import make_config
 
 PARTS = "parts"  # where the parts trained first go, in the output directory
 PICTURE_ROWS, PICTURE_STEPS, PICTURE_GUIDANCE = 2, 20, 4.0
@@ -92,8 +94,6 @@ class Text2ImageObjective(DiffusionObjective):
             return cfg
         if cfg.lora_rank:
             raise UserInputError("--lora_rank adapts a pretrained UNet: give --pretrained_model_name_or_path")
-        from .loop import train
-        from .objective import make_config
 
         parts = {}
         for part, option in (("autoencoder_kl", "vae"), ("clip", "text_encoder")):

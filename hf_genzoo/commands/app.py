@@ -5,13 +5,16 @@ import os
 import threading
 import time
 
+import torch
+
+from ..app import build_app, launch
+from ..app.models import collect_models
 from ..errors import UserInputError
-from .models import collect_models
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="genzoo app",
+def app_command_parser(subparsers):
+    p = subparsers.add_parser(
+        "app",
         description="Look at, play with and compare trained models in the browser: a Gradio app with a tab per model "
         "(its panels come from its family: samples, reconstructions and the PCA map of codes, interpolation, latent "
         "walks, likelihood, prompts, audio denoising, 3-D point views) and a Compare tab for the trilemma "
@@ -40,17 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     p.add_argument("--device", default=None, help="torch device of the models (default: cuda when there is one)")
     p.add_argument("--title", default="hf_genzoo", help="the page's title")
+    p.set_defaults(func=app_command)
     return p
 
 
-def main(argv: list[str] | None = None) -> None:
+def app_command(args) -> None:
     start = time.perf_counter()
-    args = build_parser().parse_args(argv)
     models = collect_models(args.model, args.models_dir)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: these machines have no network
-    import torch
-
-    from . import build_app, launch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else None)
     demo = build_app(models, compare_dir=args.compare or args.models_dir, device=device, title=args.title)

@@ -9,7 +9,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 
 from hf_genzoo.errors import UserInputError
-from hf_genzoo.models.point_denoiser import PointCloudDenoiser
+from hf_genzoo.models.pointcloud_diffusion import PointCloudDenoiser
 
 from .image_io import latents_or_noise
 from .pipeline_base import GenzooPipeline
