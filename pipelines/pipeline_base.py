@@ -84,7 +84,6 @@ class GenzooPipeline(DiffusionPipeline):
             token, cache_dir, local_files_only, force_download, proxies: as in `huggingface_hub.snapshot_download`.
             kwargs: passed on to `DiffusionPipeline.from_pretrained` (`torch_dtype`, ...).
         """
-
         path = str(pretrained_model_name_or_path)
         check_folder_or_repo_id(path)
         if not os.path.isdir(path):

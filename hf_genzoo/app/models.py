@@ -106,7 +106,6 @@ class AppModel:
 def _family(pipe, train_config: dict):
     """The family of a loaded pipeline: the one `train_config.json` names when its pipeline class fits (families can
     share a pipeline class, as the MLP and convolutional autoencoders do), else the registry's answer."""
-
     named = families().get(train_config.get("model", ""))
     return named if named is not None and isinstance(pipe, named.pipeline) else family_of(pipe)
 
@@ -114,7 +113,6 @@ def _family(pipe, train_config: dict):
 def peek_family(source: str):
     """The family of a saved pipeline without loading it: the one its `train_config.json` names, else the one whose
     pipeline class its `model_index.json` records; `None` when neither tells."""
-
     named = families().get(train_config(source)[0].get("model", ""))
     try:
         name = pipeline_class_name(source)
@@ -128,7 +126,6 @@ def peek_family(source: str):
 def load_app_model(name: str, source: str, device: str | None = None) -> AppModel:
     """Load `source` with `hf_genzoo.hub.loading.load_pipeline`; any failure is kept as the model's `error` (and its
     family, when its model_index.json tells it, so that it shows in that family's tab)."""
-
     model = AppModel(name, source)
     try:
         pipe = load_pipeline(source)

@@ -110,7 +110,6 @@ def open_image(path: str | None, what: str = "an image"):
 
 def model_image_size(pipe) -> tuple[int, int]:
     """(channels, side) of the images a pipeline's first image model takes."""
-
     options = image_data_options(pipe)
     return options["channels"], options["resolution"]
 
@@ -118,7 +117,6 @@ def model_image_size(pipe) -> tuple[int, int]:
 def as_model_image(img, pipe):
     """An uploaded PIL image as the model sees it, `(1, C, H, W)` in [0, 1]: the pipelines' own input rule
     (`to_model_input`: its channels, the centred square resized to its side)."""
-
     channels, side = model_image_size(pipe)
     return to_model_input(img, channels, side, "cpu")
 
@@ -197,7 +195,6 @@ def examples_folder() -> Path:
 def test_data(model):
     """The test split of the dataset the model was trained on (`train_config.json`, else its family's recipe), as its
     family's data kind at its size; `None` when it cannot be had here (a Hub dataset offline, say)."""
-
     if "test_data" in model.cache:
         return model.cache["test_data"]
     family = model.family
@@ -812,7 +809,6 @@ class Classify(Panel):
 
 def read_points(path: str | None, num_points: int) -> np.ndarray:
     """An uploaded point or mesh file as `(1, num_points, 3)`, refused with a readable message when unreadable."""
-
     if not path:
         raise UserInputError("no file: upload a point set or a mesh")
     try:

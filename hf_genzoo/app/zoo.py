@@ -23,7 +23,6 @@ def train_zoo(
 ) -> dict[str, str]:
     """Train (or keep, when already saved) a model of each family in `families` (default: all) under
     `folder/<family>`; returns family name -> folder."""
-
     if size not in ("tiny", "recipe"):
         raise ValueError(f"size is 'tiny' or 'recipe', got {size!r}")
     known = registered()
@@ -50,7 +49,6 @@ def train_zoo(
 def train_one(name: str, output_dir: str | Path, **settings) -> None:
     """Train one model of family `name` into `output_dir` with `settings` (TrainConfig fields) over the zoo's own:
     batch 16, fp32, no checkpoints, no logger."""
-
     quiet = {"batch_size": 16, "report_to": "none", "checkpointing_steps": 0, "mixed_precision": "no"}
     try:
         train(make_config(name, **{**quiet, **settings, "output_dir": str(output_dir)}))

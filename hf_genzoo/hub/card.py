@@ -101,7 +101,6 @@ def write_model_card(output_dir: Path, cfg, info: dict, summary: dict, picture: 
 
 def card_for_repo(output_dir: str | Path, repo_id: str) -> ModelCard:
     """The card of a `genzoo train` output folder, rendered again with `repo_id` in its usage snippet."""
-
     out = Path(output_dir)
     missing = [f for f in ("train_config.json", "metrics.json", CARD_INFO_FILE) if not (out / f).exists()]
     if missing:

@@ -42,7 +42,6 @@ def pipeline_class_name(path_or_repo: str, revision: str | None = None) -> str:
 def load_pipeline(path_or_repo: str, revision: str | None = None, **kwargs):
     """`XPipeline.from_pretrained(path_or_repo)` for the pipeline class of the family it was saved by (some families
     save a stock diffusers pipeline, e.g. `DDPMPipeline`)."""
-
     name = pipeline_class_name(path_or_repo, revision)
     cls = pipeline_class(name)  # imports that family's module only
     if cls is None:

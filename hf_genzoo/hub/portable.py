@@ -47,7 +47,6 @@ def standalone_source(module_name: str, title: str) -> str:
     """The source of `module_name` that runs without hf_genzoo: every hf_genzoo module it imports is inlined above
     it (recursively, once each), except model modules, whose imports are dropped, and the pipelines' base class,
     which becomes `DiffusionPipeline`."""
-
     dropped = {cls.__module__ for cls in model_classes().values()} - {module_name}
     external, bodies, seen = set(), [], set()
 
@@ -100,7 +99,6 @@ def pipeline_module(class_name: str) -> str:
 
 def load_portable_components(folder: str | Path, index: dict) -> dict:
     """The components of a portable snapshot, built with the installed hf_genzoo classes (no repo code runs)."""
-
     models, components = model_classes(), {}
     for name, value in index.items():
         if name.startswith("_") or not isinstance(value, list):

@@ -188,7 +188,6 @@ def nfe(pipe, scheduler=None, steps=None, num_points=None, class_label=None, gui
 def export(samples: torch.Tensor, output: Path) -> list[Path]:
     """`genzoo sample`'s files beside its grid `output`: each set as `<stem>_<i>.ply` and the first sets in 3-D,
     three views each, as `<stem>_views.png`."""
-
     points = samples.float().cpu().numpy()  # (B, N, 3)
     folder, stem = output.parent, output.stem
     folder.mkdir(parents=True, exist_ok=True)
