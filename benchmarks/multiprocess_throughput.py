@@ -47,7 +47,7 @@ def images_per_second(processes: int, args, out: Path) -> float:
     ]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr[-12000:]}")
     return json.loads((out / "metrics.json").read_text())["train_images_per_second"]
 
 

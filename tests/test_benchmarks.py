@@ -4,7 +4,6 @@ import argparse
 import dataclasses
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,11 +12,13 @@ import torch
 
 from hf_genzoo.training.loop import WARMUP_STEPS
 
+from .launch import run_or_dump
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(*args):
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+def _run(*args, timeout=600):
+    proc = run_or_dump([sys.executable, *args], cwd=REPO, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -226,7 +227,8 @@ def test_checkpoint_and_multiprocess_benchmarks_quick_mode_write_their_tables(tm
     assert [r["family"] for r in rows] == ["mlp_autoencoder", "ddpm"] and all(r["writes"] == 3 for r in rows)
     assert all(0 < r["weights_mb"] < r["checkpoint_mb"] for r in rows)  # the optimizer state is in there too
     assert set(families()) >= {r["family"] for r in rows}
-    _run("benchmarks/multiprocess_throughput.py", "--quick", "--output", str(tmp_path / "mp.md"))
+    # ~30 s on 2 cores; a torchrun that hangs fails in 4 minutes with every process's stacks
+    _run("benchmarks/multiprocess_throughput.py", "--quick", "--output", str(tmp_path / "mp.md"), timeout=240)
     speeds = json.loads((tmp_path / "mp.json").read_text())
     assert set(speeds) == {"1", "2"} and all(v[0] > 0 for v in speeds.values())
     assert "| 2 | " in (tmp_path / "mp.md").read_text()

@@ -18,6 +18,8 @@ from hf_genzoo.training import make_config, train
 from hf_genzoo.training.autoencoder import MLPAutoencoderObjective
 from hf_genzoo.training.loop import complete_checkpoints
 
+from .launch import run_or_dump
+
 TINY = "hidden_dim=32"
 
 
@@ -181,11 +183,24 @@ def test_metrics_files_are_strict_json(tmp_path):
         json.dumps({"x": math.nan}, allow_nan=False)  # what dumps guards against
 
 
+def test_a_hung_launch_fails_with_the_stacks_of_every_process_it_started():
+    """run_or_dump, which the torchrun tests use: past its timeout the child and the grandchild it waits on both
+    print where they are (faulthandler), and the test fails with that, in seconds rather than at CI's limit."""
+    import sys
+
+    sleeper = "import time; time.sleep(60)  # the grandchild"
+    parent = f"import subprocess, sys, time; subprocess.run([sys.executable, '-c', {sleeper!r}]); time.sleep(60)"
+    with pytest.raises(pytest.fail.Exception) as failed:
+        run_or_dump([sys.executable, "-c", parent], timeout=3, grace=1)
+    message = str(failed.value)
+    assert "still ran after 3 s" in message
+    assert message.count('File "<string>", line 1') == 2, message  # one stack each
+
+
 def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path):
     """torchrun with 2 CPU processes (gloo), 16 images each, against one process with 32: the same data order
     (accelerate shards the shuffled batches), so the same steps, LR schedule, losses, weights and held-out metrics."""
     import os
-    import subprocess
     import sys
 
     common = (
@@ -194,15 +209,13 @@ def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path)
     ).split()
     two = tmp_path / "two"
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
+    proc = run_or_dump(  # ~15 s on 2 cores; a hang fails in 4 minutes with the stacks of torchrun and its workers
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "scripts/train.py"]
         + common
         + ["--batch_size", "16", "--output_dir", str(two)],
-        capture_output=True,
-        text=True,
         env=env,
         cwd=Path(__file__).resolve().parents[1],
-        timeout=600,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("saved the pipeline") == 1  # the main process reports, once

@@ -428,19 +428,21 @@ class Run:
         cfg, state = self.cfg, self.state
         epochs = math.ceil(self.total_steps / self.updates_per_epoch)
         done = state.step >= self.total_steps
-        while not done and (cfg.max_steps or state.epoch < epochs):  # --max_steps: however many epochs skips take
-            for batch in self._epoch_batches():
-                state.batches_in_epoch += 1
-                if self.train_step(batch) and self.after_step():
-                    done = True
-                    break
-            if cfg.streaming and not done:  # this process's share is through: its next pass (shares may differ
-                state.epoch, state.batches_in_epoch = state.epoch + 1, 0  # in length: a stream evaluates at the end)
-            elif not cfg.streaming and state.batches_in_epoch >= len(self.train_loader):  # the epoch is complete
-                state.epoch, state.batches_in_epoch = state.epoch + 1, 0
-                if state.epoch % cfg.eval_every_epochs == 0 or state.epoch == epochs:
-                    self.end_of_epoch_evaluation()
-        self.bar.close()
+        try:
+            while not done and (cfg.max_steps or state.epoch < epochs):  # --max_steps: however many epochs skips take
+                for batch in self._epoch_batches():
+                    state.batches_in_epoch += 1
+                    if self.train_step(batch) and self.after_step():
+                        done = True
+                        break
+                if cfg.streaming and not done:  # this process's share is through: its next pass (shares may
+                    state.epoch, state.batches_in_epoch = state.epoch + 1, 0  # differ: a stream evaluates at the end)
+                elif not cfg.streaming and state.batches_in_epoch >= len(self.train_loader):  # the epoch is complete
+                    state.epoch, state.batches_in_epoch = state.epoch + 1, 0
+                    if state.epoch % cfg.eval_every_epochs == 0 or state.epoch == epochs:
+                        self.end_of_epoch_evaluation()
+        finally:  # also when it diverged: a bar left open prints itself again whenever it is collected
+            self.bar.close()
 
     def _epoch_batches(self):
         """This epoch's batches from where the run stands (a resumed run skips those it trained on)."""
@@ -590,5 +592,8 @@ class Run:
             if cfg.push_to_hub:
                 commit = push_to_hub(out, cfg.hub_model_id or out.resolve().name, private=cfg.hub_private_repo)
                 accelerator.print(f"pushed to {commit.repo_url} (commit {commit.oid[:8]})")
+        # every process tears its process group down at once, after the main one has written: one that destroys
+        # its group while another still runs may hang the other's destroy (pytorch/pytorch#75097)
+        accelerator.wait_for_everyone()
         accelerator.end_training()
         return result
