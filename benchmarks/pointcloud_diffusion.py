@@ -107,7 +107,14 @@ def main():
     parser.add_argument("--num_sets", type=int, default=100, help="reference sets, split evenly over the classes")
     parser.add_argument("--num_points", type=int, default=2048, help="points per set (the papers': 2048)")
     parser.add_argument("--emd_points", type=int, default=256, help="points per set for the exact EMD")
-    parser.add_argument("--guidance_scale", type=float, default=1.0, help="classifier-free guidance of the samples")
+    parser.add_argument(
+        "--guidance_scale",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="classifier-free guidance of the samples; several: the first for every sampler, the others with "
+        "DPM-Solver++ 50 (one row each)",
+    )
     parser.add_argument("--batch_size", type=int, default=50, help="sets per pipeline call")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per fast sampler (median)")
     parser.add_argument("--n_jobs", type=int, default=2, help="processes for the EMD assignments")
@@ -146,12 +153,12 @@ def main():
     rows = {"training sets (floor)": floor}
     for name, pipe in pipes.items():
         pipe.set_progress_bar_config(disable=True)
-        for sampler, steps in SAMPLERS:
+        first, *others = args.guidance_scale
+        for sampler, steps, guidance in [(*s, first) for s in SAMPLERS] + [(*SAMPLERS[0], g) for g in others]:
             t = time.perf_counter()
-            rows[f"{name}, {sampler} {steps}"] = samples(
-                pipe, labels, args.num_points, sampler, steps, args.batch_size, args.guidance_scale
-            )
-            print(f"{name}: {len(labels)} sets with {sampler} {steps} in {time.perf_counter() - t:.0f} s", flush=True)
+            row = f"{name}, {sampler} {steps}" + (f", guidance {guidance:g}" if others else "")
+            rows[row] = samples(pipe, labels, args.num_points, sampler, steps, args.batch_size, guidance)
+            print(f"{row}: {len(labels)} sets in {time.perf_counter() - t:.0f} s", flush=True)
     blobs = torch.randn(len(labels), args.num_points, 3, generator=torch.Generator().manual_seed(0))
     rows["Gaussian blobs (ceiling)"] = unit_ball(blobs)
     results = []
@@ -186,7 +193,8 @@ def main():
 
     lines = [
         f"shapes3d test: {len(reference)} sets ({per_class} per class, {len(names)} classes), {args.num_points} "
-        f"points, unit-ball normalized; EMD on {args.emd_points}-point subsamples; guidance {args.guidance_scale}; "
+        f"points, unit-ball normalized; EMD on {args.emd_points}-point subsamples; guidance "
+        f"{' and '.join(f'{g:g}' for g in args.guidance_scale)}; "
         f"classes named by `{Path(args.classifier).name}`; models: "
         + "; ".join(f"{name} ({folder})" for name, folder in zip(pipes, args.model, strict=True)),
         "",

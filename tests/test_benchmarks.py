@@ -283,10 +283,11 @@ def test_audio_denoising_benchmark_quick_mode_writes_table_and_figure(tmp_path):
 
 def test_pointcloud_benchmark_quick_mode_writes_table_and_picture(tmp_path):
     out = tmp_path / "pc.md"
-    _run("benchmarks/pointcloud_diffusion.py", "--quick", "--output", str(out))
+    _run("benchmarks/pointcloud_diffusion.py", "--quick", "--guidance_scale", "1", "2", "--output", str(out))
     table = out.read_text()
     models = ("ours (plain, width 16, 1 blocks, 30 steps)", "ours (kNN 8, width 16, 1 blocks, 30 steps)")
-    rows = [f"{m}, {s} 50" for m in models for s in ("dpmsolver++", "ddim")]
+    rows = [f"{m}, {s} 50, guidance 1" for m in models for s in ("dpmsolver++", "ddim")]
+    rows += [f"{m}, dpmsolver++ 50, guidance 2" for m in models]  # the other scales with the first sampler only
     for row in ("training sets (floor)", *rows, "Gaussian blobs (ceiling)"):
         assert f"| {row} | " in table
     raw = json.loads(out.with_suffix(".json").read_text())
