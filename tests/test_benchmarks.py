@@ -293,6 +293,9 @@ def test_pointcloud_benchmark_quick_mode_writes_table_and_picture(tmp_path):
     raw = json.loads(out.with_suffix(".json").read_text())
     scores = {r["row"]: r for r in raw["rows"]}
     assert scores["Gaussian blobs (ceiling)"]["1nna_cd"] > 0.8  # blobs are told apart from shapes
+    for m in models:  # guidance 2 reaches the sampler: its samples, so their distances, are not guidance 1's
+        one, two = (scores[f"{m}, dpmsolver++ 50, guidance {w}"] for w in (1, 2))
+        assert one["mmd_cd"] != two["mmd_cd"]
     assert scores["training sets (floor)"]["1nna_cd"] < scores["Gaussian blobs (ceiling)"]["1nna_cd"]
     assert set(raw["seconds_per_sample"]) == set(models)
     assert all(len(t) == 3 and min(t.values()) > 0 for t in raw["seconds_per_sample"].values())

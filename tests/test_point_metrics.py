@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hf_genzoo.metrics import (
+    ReferenceSets,
     chamfer_distance,
     coverage,
     earth_movers_distance,
@@ -144,6 +145,35 @@ def test_point_cloud_metrics_keys_and_subsampling():
     # far-apart sets: MMD grows, 1-NNA saturates
     far = point_cloud_metrics(gen + 3.0, ref, emd_points=32)
     assert far["mmd_emd"] > 2.5 and far["1nna_cd"] == far["1nna_emd"] == 1.0
+
+
+def test_reference_sets_score_as_arrays_do_and_their_matrices_come_back_from_the_cache(tmp_path, monkeypatch):
+    import hf_genzoo.metrics.points as points
+
+    rng = np.random.default_rng(6)
+    gen, ref, other = _spheres(9, 48, rng), _cubes(8, 48, rng), _cubes(8, 48, rng)
+    plain = point_cloud_metrics(gen, ref, emd_points=16, seed=3)
+    refs = ReferenceSets(ref, emd_points=16, seed=3, cache_dir=tmp_path)
+    assert point_cloud_metrics(gen, refs) == plain  # the same subsamples and matrices as the array call
+    assert point_cloud_metrics(gen + 0.1, refs) == point_cloud_metrics(gen + 0.1, ref, emd_points=16, seed=3)
+    (saved,) = tmp_path.glob("references-*.npz")
+    assert np.allclose(np.load(saved)["cd"], pairwise_chamfer(ref))
+    calls = []
+
+    def counted(f):
+        return lambda *sets, **kw: calls.append(len(sets)) or f(*sets, **kw)
+
+    monkeypatch.setattr(points, "pairwise_chamfer", counted(points.pairwise_chamfer))
+    monkeypatch.setattr(points, "pairwise_emd", counted(points.pairwise_emd))
+    again = ReferenceSets(ref, emd_points=16, seed=3, cache_dir=tmp_path)  # a later process: read, not computed
+    assert point_cloud_metrics(gen, again) == plain
+    assert sorted(calls) == [1, 1, 2, 2]  # generated x reference and generated x generated only, for CD and EMD
+    # other references, or another subsample of them, are other files
+    ReferenceSets(other, emd_points=16, seed=3, cache_dir=tmp_path).self_distances("cd", pairwise_chamfer)
+    ReferenceSets(ref, emd_points=8, seed=3, cache_dir=tmp_path).self_distances("cd", pairwise_chamfer)
+    assert len(list(tmp_path.glob("references-*.npz"))) == 3
+    with pytest.raises(ValueError, match="subsample EMD to 16 points, not 8"):
+        point_cloud_metrics(gen, refs, emd_points=8)
 
 
 def test_errors():

@@ -274,6 +274,11 @@ def test_genzoo_evaluate_scores_samples_with_the_papers_protocol(trained, sphere
     assert metrics["sets"] == 24 and metrics["num_points"] == 2048
     assert {"mmd_cd", "cov_cd", "1nna_cd", "mmd_emd", "cov_emd", "1nna_emd"} <= set(metrics)
     assert 0 < metrics["cov_cd"] <= 1 and 0 <= metrics["1nna_cd"] <= 1 and metrics["mmd_cd"] > 0
+    from hf_genzoo.data.tensorize import cache_root
+
+    assert list((cache_root() / "point_metrics").glob("references-*.npz"))  # the held-out sets' own matrices, kept
+    main(f"evaluate --model {trained} --dataset {spheres_and_cubes} --output {tmp_path / 'again.json'}".split())
+    assert json.loads((tmp_path / "again.json").read_text()) == metrics  # the same scores with the kept matrices
 
 
 def test_genzoo_push_and_from_pretrained_by_repo_id(hub, hub_server, trained, capsys):

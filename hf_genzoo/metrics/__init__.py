@@ -14,6 +14,7 @@ from .generative import (
     precision_recall,
 )
 from .points import (
+    ReferenceSets,
     chamfer_distance,
     coverage,
     earth_movers_distance,
@@ -27,6 +28,7 @@ from .regression import R2Score, r2_score
 
 __all__ = [
     "R2Score",
+    "ReferenceSets",
     "chamfer_distance",
     "coverage",
     "density_coverage",

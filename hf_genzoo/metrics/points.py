@@ -13,7 +13,10 @@ distance under the optimal bijection. Other papers take non-squared distances or
 MMD-CD x 10^3 and MMD-EMD x 10^2: the values here are unscaled. Point sets are `(B, N, 3)` float arrays or tensors.
 """
 
+import hashlib
+import os
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -239,9 +242,66 @@ def _subsample(sets: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Te
     return torch.take_along_dim(sets, torch.from_numpy(keep).to(sets.device)[..., None], dim=1)  # (S, n, 3)
 
 
+METRICS_VERSION = 1  # part of every cached matrix's key: a change to the distances above must bump it
+
+
+class ReferenceSets:
+    """The reference (held-out) sets of `point_cloud_metrics` with their own distance matrices, computed once.
+
+    Every score against the same references needs the reference-reference CD and EMD matrices, a quarter of the
+    pairs; the benchmark scores several rows and `genzoo evaluate` runs once a process. A `ReferenceSets` computes
+    them on first use and keeps them; with `cache_dir`, also as one `.npz` file per references (keyed by a hash of
+    their points, `emd_points`, `seed` and `METRICS_VERSION`), which later processes read instead.
+
+    Args:
+        reference (`torch.Tensor` or `np.ndarray` of shape `(R, M, 3)`): the reference sets, normalized as the
+            generated sets will be.
+        emd_points (`int`, *optional*): subsample each set to this many points for the EMD (see
+            `point_cloud_metrics`); defaults to all points.
+        seed (`int`, *optional*, defaults to 0): seeds the subsampling (the generated sets draw from another stream).
+        cache_dir (`str` or `os.PathLike`, *optional*): where the matrices are kept between processes.
+    """
+
+    def __init__(
+        self,
+        reference: Array,
+        *,
+        emd_points: int | None = None,
+        seed: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+    ):
+        self.points = _as_points(reference, "reference", ndims=(3,))
+        self.emd_points, self.seed = emd_points, seed
+        self.emd_sets = self.points if emd_points is None else _subsample(self.points, emd_points, _rng(seed, 1))
+        self.path = None
+        if cache_dir is not None:
+            digest = hashlib.sha256(self.points.detach().cpu().to(torch.float32).numpy().tobytes())
+            digest.update(repr((emd_points, seed, METRICS_VERSION)).encode())
+            self.path = Path(cache_dir) / f"references-{digest.hexdigest()[:20]}.npz"
+        self.matrices = {}
+        if self.path is not None and self.path.exists():
+            with np.load(self.path) as saved:
+                self.matrices = {name: saved[name] for name in saved.files}
+
+    def self_distances(self, name: str, pairwise) -> np.ndarray:
+        """The `(R, R)` matrix of distance `name` ("cd" or "emd") between the references, computed once."""
+        if name not in self.matrices:
+            self.matrices[name] = pairwise(self.points if name == "cd" else self.emd_sets)
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                partial_file = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
+                np.savez(partial_file, **self.matrices)
+                partial_file.replace(self.path)  # whole or absent: a reader never sees half a file
+        return self.matrices[name]
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream])  # stream 0: generated sets, 1: references
+
+
 def point_cloud_metrics(
     generated: Array,
-    reference: Array,
+    reference: Array | ReferenceSets,
     *,
     emd_points: int | None = None,
     seed: int = 0,
@@ -256,7 +316,8 @@ def point_cloud_metrics(
 
     Args:
         generated (`torch.Tensor` or `np.ndarray` of shape `(G, N, 3)`): the generated sets.
-        reference (`torch.Tensor` or `np.ndarray` of shape `(R, M, 3)`): the reference (test) sets.
+        reference (`torch.Tensor` or `np.ndarray` of shape `(R, M, 3)`, or `ReferenceSets`): the reference (test)
+            sets; a `ReferenceSets` brings its own `emd_points`, `seed` and reference-reference matrices.
         emd_points (`int`, *optional*): subsample each set to this many points (seeded, without replacement) for the
             EMD metrics only. The exact assignment on 2048 points costs ~1 s a pair, and there are
             G R + G (G - 1) / 2 + R (R - 1) / 2 pairs; 256 points cost a few ms. Defaults to all points (N must = M).
@@ -268,10 +329,18 @@ def point_cloud_metrics(
     Returns:
         `dict`: floats `mmd_cd`, `cov_cd`, `1nna_cd`, `mmd_emd`, `cov_emd`, `1nna_emd`; COV and 1-NNA are fractions.
     """
-    gen, ref = _as_points(generated, "generated", ndims=(3,)), _as_points(reference, "reference", ndims=(3,))
+    if isinstance(reference, ReferenceSets):
+        if emd_points not in (None, reference.emd_points):
+            raise UserInputError(
+                f"these ReferenceSets subsample EMD to {reference.emd_points} points, not {emd_points}"
+            )
+        refs, emd_points, seed = reference, reference.emd_points, reference.seed
+    else:
+        refs = ReferenceSets(reference, emd_points=emd_points, seed=seed)
+    gen = _as_points(generated, "generated", ndims=(3,))
+    ref = refs.points.to(gen.device)
     if emd_points is not None:
-        rng = np.random.default_rng(seed)
-        gen_emd, ref_emd = _subsample(gen, emd_points, rng), _subsample(ref.to(gen.device), emd_points, rng)
+        gen_emd, ref_emd = _subsample(gen, emd_points, _rng(seed, 0)), refs.emd_sets.to(gen.device)
     elif gen.shape[1] != ref.shape[1]:
         raise UserInputError(
             f"EMD needs sets of equal size, got {gen.shape[1]} generated and {ref.shape[1]} reference points a set: "
@@ -287,5 +356,5 @@ def point_cloud_metrics(
         d_ref_gen = pairwise(r, g)  # (R, G)
         out[f"mmd_{name}"] = minimum_matching_distance(d_ref_gen)
         out[f"cov_{name}"] = coverage(d_ref_gen)
-        out[f"1nna_{name}"] = one_nna_accuracy(pairwise(g), d_ref_gen.T, pairwise(r))
+        out[f"1nna_{name}"] = one_nna_accuracy(pairwise(g), d_ref_gen.T, refs.self_distances(name, pairwise))
     return out

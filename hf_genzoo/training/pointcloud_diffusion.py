@@ -36,8 +36,9 @@ from hf_genzoo.samplers import make_scheduler, use_sampler
 from ..data import TensorData
 from ..data.point_files import write_ply
 from ..data.points import unit_ball
+from ..data.tensorize import cache_root
 from ..errors import UserInputError
-from ..metrics.points import point_cloud_metrics
+from ..metrics.points import ReferenceSets, point_cloud_metrics
 from ..viz import point_cloud_figure, point_cloud_images
 from .config import TrainConfig
 from .diffusion import DiffusionObjective, noise_scheduler_for
@@ -201,7 +202,8 @@ def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Ac
     """`genzoo evaluate`: `EVALUATE_SETS` held-out sets (the first of each class alike, for labelled data) and as
     many samples (of the same classes, for a conditional model), normalized as the data are (`unit_ball`) and
     scored against them with the papers' protocol (`hf_genzoo.metrics.point_cloud_metrics`; EMD on
-    `EMD_POINTS`-point subsamples, its rows over `EMD_JOBS` processes)."""
+    `EMD_POINTS`-point subsamples, its rows over `EMD_JOBS` processes). The held-out sets' own CD and EMD matrices
+    are computed once and kept in the cache (`ReferenceSets`, under `cache_root()`): later evaluations skip them."""
 
     if noise:
         raise UserInputError("--noise is for denoising models; a point-cloud diffusion model is scored on its samples")
@@ -221,7 +223,8 @@ def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Ac
         n = len(reference[i : i + batch])
         generated.append(pipe(reference.shape[1], n, chosen, generator=g, output_type="pt").points.float().cpu())
     generated = unit_ball(torch.cat(generated))
-    metrics = point_cloud_metrics(generated, reference, emd_points=EMD_POINTS, n_jobs=EMD_JOBS, progress=True)
+    references = ReferenceSets(reference, emd_points=EMD_POINTS, cache_dir=cache_root() / "point_metrics")
+    metrics = point_cloud_metrics(generated, references, n_jobs=EMD_JOBS, progress=True)
     return {**metrics, "sets": len(reference), "num_points": int(reference.shape[1])}
 
 
