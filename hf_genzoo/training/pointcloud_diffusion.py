@@ -49,7 +49,7 @@ PICTURE_SEED, PICTURE_SETS = 0, 8  # the same starting noise in every picture, s
 PICTURE_SAMPLER, PICTURE_STEPS = "dpmsolver++", 20
 EMD_POINTS = 256  # exact EMD on 256-point subsamples: ~1 s a pair at 2,048 points, a few ms at 256
 EMD_JOBS = -1  # the EMD matrices' rows spread over every core (joblib processes): the same numbers, sooner
-EVALUATE_SETS = 100  # `genzoo evaluate` scores this many held-out sets (the benchmark's protocol): 208 s here
+EVALUATE_SETS = 100  # `genzoo evaluate` scores this many held-out sets (as many as the benchmark): 208 s here
 FIGURE_SETS = 8
 # The data-prediction samplers clip their x0 estimates to the unit cube (see X0_CLIP); DDPM and DDIM clip them already
 # (clip_sample, from the training scheduler's config).
