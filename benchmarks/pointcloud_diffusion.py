@@ -142,7 +142,8 @@ def main():
                 for k in ("none", "knn")
             }
         args.model = [trained("pointcloud_diffusion", work / name, **extra) for name, extra in configs.items()]
-    pipes = {describe(folder, load_pipeline(folder)): load_pipeline(folder) for folder in args.model}
+    loaded = [load_pipeline(folder) for folder in args.model]
+    pipes = {describe(folder, pipe): pipe for folder, pipe in zip(args.model, loaded, strict=True)}
     clf = load_pipeline(args.classifier)
     test = load_data("point_sets", "shapes3d", "test", num_points=args.num_points)
     train_sets = load_data("point_sets", "shapes3d", "train", num_points=args.num_points)

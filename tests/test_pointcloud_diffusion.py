@@ -269,16 +269,21 @@ def test_evaluate_keeps_the_first_sets_of_each_class_alike():
 
 
 def test_genzoo_evaluate_scores_samples_with_the_papers_protocol(trained, spheres_and_cubes, tmp_path, capsys):
+    from hf_genzoo.data.tensorize import cache_root
+
+    kept = cache_root() / "point_metrics"
+    before = set(kept.glob("references-*.npz"))
     main(f"evaluate --model {trained} --dataset {spheres_and_cubes} --output {tmp_path / 'm.json'}".split())
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["sets"] == 24 and metrics["num_points"] == 2048
     assert {"mmd_cd", "cov_cd", "1nna_cd", "mmd_emd", "cov_emd", "1nna_emd"} <= set(metrics)
     assert 0 < metrics["cov_cd"] <= 1 and 0 <= metrics["1nna_cd"] <= 1 and metrics["mmd_cd"] > 0
-    from hf_genzoo.data.tensorize import cache_root
-
-    assert list((cache_root() / "point_metrics").glob("references-*.npz"))  # the held-out sets' own matrices, kept
+    (matrices,) = set(kept.glob("references-*.npz")) - before  # the held-out sets' own matrices, kept
+    written = matrices.stat()
     main(f"evaluate --model {trained} --dataset {spheres_and_cubes} --output {tmp_path / 'again.json'}".split())
-    assert json.loads((tmp_path / "again.json").read_text()) == metrics  # the same scores with the kept matrices
+    assert json.loads((tmp_path / "again.json").read_text()) == metrics
+    now = matrices.stat()  # read back, not computed again: a computed matrix would replace the file
+    assert (now.st_ino, now.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
 
 
 def test_genzoo_push_and_from_pretrained_by_repo_id(hub, hub_server, trained, capsys):
