@@ -20,6 +20,10 @@ class it was drawn for (targets: at least 90% of the samples, at least 75% in ev
 Speed: seconds per 2,048-point sample at batch 1 (median of --repeats runs) with DPM-Solver++ 50, DDIM 50 and DDPM
 1,000 steps (one run).
 
+Precision (`--mixed_precision`, the pipeline's): `auto` samples with the denoiser under bf16 autocast where the CPU
+computes bf16 natively (AMX, AVX-512 BF16), as `genzoo evaluate` does; `--mixed_precision auto no` adds a float32 row
+and timing, to show what bf16 costs in quality and saves in time.
+
 Writes benchmarks/results/pointcloud_diffusion.md (+ .json) and a picture of samples per class
 (pointcloud_diffusion.png); with --update_readme the table goes between `<!-- pointcloud_diffusion -->` markers.
 """
@@ -38,8 +42,10 @@ from hf_genzoo.data import load_data
 from hf_genzoo.data.points import unit_ball
 from hf_genzoo.hub.loading import load_pipeline
 from hf_genzoo.metrics.points import ReferenceSets, point_cloud_metrics
+from hf_genzoo.pipelines.pointcloud_diffusion import PRECISIONS
 from hf_genzoo.samplers import use_sampler
 from hf_genzoo.training import make_config, train
+from hf_genzoo.training.config import resolve_mixed_precision
 from hf_genzoo.viz import point_cloud_images, save_grid
 
 HERE = Path(__file__).resolve().parent
@@ -57,24 +63,30 @@ def balanced(data, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tenso
     return torch.from_numpy(np.array(data.arrays["points"][np.sort(chosen)])), torch.from_numpy(labels[np.sort(chosen)])
 
 
-def samples(pipe, labels: torch.Tensor, num_points: int, sampler: str, steps: int, batch: int, guidance: float):
-    """Class-conditional samples, one per label, normalized as the data are."""
+def samples(pipe, labels: torch.Tensor, num_points: int, sampler: str, steps: int, batch: int, guidance: float, mp):
+    """Class-conditional samples, one per label, normalized as the data are; `mp` the pipeline's mixed_precision."""
     use_sampler(pipe, sampler)
     g, out = torch.Generator().manual_seed(0), []
     for i in range(0, len(labels), batch):
         chunk = labels[i : i + batch]
-        out.append(pipe(num_points, len(chunk), chunk, guidance, g, num_inference_steps=steps, output_type="pt").points)
+        call = {"num_inference_steps": steps, "output_type": "pt", "mixed_precision": mp}
+        out.append(pipe(num_points, len(chunk), chunk, guidance, g, **call).points)
     return unit_ball(torch.cat(out).float())
 
 
-def seconds_per_sample(pipe, sampler: str, steps: int, num_points: int, repeats: int) -> float:
+def seconds_per_sample(pipe, sampler: str, steps: int, num_points: int, repeats: int, mp: str) -> float:
     use_sampler(pipe, sampler)
     times = []
     for r in range(repeats):
         t = time.perf_counter()
-        pipe(num_points, 1, 0, generator=torch.Generator().manual_seed(r), num_inference_steps=steps)
+        g = torch.Generator().manual_seed(r)
+        pipe(num_points, 1, 0, generator=g, num_inference_steps=steps, mixed_precision=mp)
         times.append(time.perf_counter() - t)
     return float(np.median(times))
+
+
+def precision_name(mp: str) -> str:
+    return {"no": "fp32", "bf16": "bf16"}[mp]
 
 
 def describe(folder: str, pipe) -> str:
@@ -86,8 +98,9 @@ def describe(folder: str, pipe) -> str:
     return f"ours ({local}, width {c.hidden_dim}, {c.num_blocks} blocks{f', {steps} steps' if steps else ''})"
 
 
-def verdict(met: bool, by: float, fmt: str) -> str:
-    return "met" if met else f"missed by {by:{fmt}}"
+def verdict(met: bool, by: float, digits: int) -> str:
+    """`by`: how far a share is from its target, as percentage points."""
+    return "met" if met else f"missed by {by * 100:.{digits}f} points"
 
 
 def trained(family: str, out: Path, **quick) -> str:
@@ -114,6 +127,15 @@ def main():
         default=[1.0],
         help="classifier-free guidance of the samples; several: the first for every sampler, the others with "
         "DPM-Solver++ 50 (one row each)",
+    )
+    parser.add_argument(
+        "--mixed_precision",
+        nargs="+",
+        choices=PRECISIONS,
+        default=["auto"],
+        help="the pipelines' mixed_precision (auto: bf16 autocast where the CPU computes it natively); several: the "
+        "first for every row and the timings, the others with DPM-Solver++ 50 at the first guidance (a row and a "
+        "timing each)",
     )
     parser.add_argument("--batch_size", type=int, default=50, help="sets per pipeline call")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per fast sampler (median)")
@@ -152,13 +174,17 @@ def main():
     reference, labels = balanced(test, per_class, seed=0)
     floor, floor_labels = balanced(train_sets, per_class, seed=1)
     rows = {"training sets (floor)": floor}
+    (first, *other_scales), precisions = args.guidance_scale, [resolve_mixed_precision(p) for p in args.mixed_precision]
+    (mp, *other_precisions) = list(dict.fromkeys(precisions))  # "auto" may repeat "bf16" or "no"
+    variants = [(*s, first, mp) for s in SAMPLERS] + [(*SAMPLERS[0], g, mp) for g in other_scales]
+    variants += [(*SAMPLERS[0], first, p) for p in other_precisions]
     for name, pipe in pipes.items():
         pipe.set_progress_bar_config(disable=True)
-        first, *others = args.guidance_scale
-        for sampler, steps, guidance in [(*s, first) for s in SAMPLERS] + [(*SAMPLERS[0], g) for g in others]:
+        for sampler, steps, guidance, mp in variants:
             t = time.perf_counter()
-            row = f"{name}, {sampler} {steps}" + (f", guidance {guidance:g}" if others else "")
-            rows[row] = samples(pipe, labels, args.num_points, sampler, steps, args.batch_size, guidance)
+            row = f"{name}, {sampler} {steps}" + (f", guidance {guidance:g}" if other_scales else "")
+            row += f", {precision_name(mp)}" if other_precisions else ""
+            rows[row] = samples(pipe, labels, args.num_points, sampler, steps, args.batch_size, guidance, mp)
             print(f"{row}: {len(labels)} sets in {time.perf_counter() - t:.0f} s", flush=True)
     blobs = torch.randn(len(labels), args.num_points, 3, generator=torch.Generator().manual_seed(0))
     rows["Gaussian blobs (ceiling)"] = unit_ball(blobs)
@@ -173,10 +199,14 @@ def main():
         results.append({"row": name, **scores, "accuracy": float((predicted == truth).float().mean()), "per": per})
         print(f"{name}: {results[-1]} ({time.perf_counter() - t:.0f} s)", flush=True)
     timed_points = args.num_points if args.quick else 2048
+    timed_runs = [(s, k, mp, f"{s} {k}") for s, k in TIMED]
+    timed_runs += [
+        (*SAMPLERS[0], p, f"{SAMPLERS[0][0]} {SAMPLERS[0][1]} {precision_name(p)}") for p in other_precisions
+    ]
     timing = {
         name: {
-            f"{s} {k}": seconds_per_sample(pipe, s, k, timed_points, 1 if s == "ddpm" else args.repeats)
-            for s, k in TIMED
+            column: seconds_per_sample(pipe, s, k, timed_points, 1 if s == "ddpm" else args.repeats, p)
+            for s, k, p, column in timed_runs
         }
         for name, pipe in pipes.items()
     }
@@ -197,6 +227,8 @@ def main():
         f"shapes3d test: {len(reference)} sets ({per_class} per class, {len(names)} classes), {args.num_points} "
         f"points, unit-ball normalized; EMD on {args.emd_points}-point subsamples; guidance "
         f"{' and '.join(f'{g:g}' for g in args.guidance_scale)}; "
+        f"sampled in {' and '.join(precision_name(p) for p in [mp, *other_precisions])} (the denoiser under "
+        "bf16 autocast or not); "
         f"classes named by `{Path(args.classifier).name}`; models: "
         + "; ".join(f"{name} ({folder})" for name, folder in zip(pipes, args.model, strict=True)),
         "",
@@ -211,19 +243,19 @@ def main():
         )
     worst_class = min(best["per"], key=best["per"].get)
     weakest = best["per"][worst_class]
-    timed = list(next(iter(timing.values())))
+    timed = list(next(iter(timing.values())))  # the columns
     lines += [
         "",
-        "| seconds per 2,048-point sample (batch 1) | " + " | ".join(timed) + " |",
+        f"| seconds per 2,048-point sample (batch 1, {precision_name(mp)} unless named) | " + " | ".join(timed) + " |",
         "|---|" + "---|" * len(timed),
         *("| " + name + " | " + " | ".join(f"{v:.2f}" for v in t.values()) + " |" for name, t in timing.items()),
         "",
         f"Targets, best row ({best['row']}): 1-NNA-CD <= {TARGET_1NNA_CD:.0%}: {best['1nna_cd']:.1%} "
-        f"({verdict(best['1nna_cd'] <= TARGET_1NNA_CD, best['1nna_cd'] - TARGET_1NNA_CD, '.1%')}); samples "
+        f"({verdict(best['1nna_cd'] <= TARGET_1NNA_CD, best['1nna_cd'] - TARGET_1NNA_CD, 1)}); samples "
         f"classified as their class >= {TARGET_ACCURACY:.0%}: {best['accuracy']:.1%} "
-        f"({verdict(best['accuracy'] >= TARGET_ACCURACY, TARGET_ACCURACY - best['accuracy'], '.1%')}); every class "
+        f"({verdict(best['accuracy'] >= TARGET_ACCURACY, TARGET_ACCURACY - best['accuracy'], 1)}); every class "
         f">= {TARGET_CLASS_ACCURACY:.0%}: weakest {worst_class} {weakest:.0%} "
-        f"({verdict(weakest >= TARGET_CLASS_ACCURACY, TARGET_CLASS_ACCURACY - weakest, '.0%')}).",
+        f"({verdict(weakest >= TARGET_CLASS_ACCURACY, TARGET_CLASS_ACCURACY - weakest, 0)}).",
         "",
         f"![per class: a held-out set, then samples of that class]({Path('benchmarks/results') / picture.name})",
     ]

@@ -283,22 +283,25 @@ def test_audio_denoising_benchmark_quick_mode_writes_table_and_figure(tmp_path):
 
 def test_pointcloud_benchmark_quick_mode_writes_table_and_picture(tmp_path):
     out = tmp_path / "pc.md"
-    _run("benchmarks/pointcloud_diffusion.py", "--quick", "--guidance_scale", "1", "2", "--output", str(out))
+    flags = ["--guidance_scale", "1", "2", "--mixed_precision", "bf16", "no"]
+    _run("benchmarks/pointcloud_diffusion.py", "--quick", *flags, "--output", str(out))
     table = out.read_text()
     models = ("ours (plain, width 16, 1 blocks, 30 steps)", "ours (kNN 8, width 16, 1 blocks, 30 steps)")
-    rows = [f"{m}, {s} 50, guidance 1" for m in models for s in ("dpmsolver++", "ddim")]
-    rows += [f"{m}, dpmsolver++ 50, guidance 2" for m in models]  # the other scales with the first sampler only
+    rows = [f"{m}, {s} 50, guidance 1, bf16" for m in models for s in ("dpmsolver++", "ddim")]
+    rows += [f"{m}, dpmsolver++ 50, guidance 2, bf16" for m in models]  # the other scales with the first sampler
+    rows += [f"{m}, dpmsolver++ 50, guidance 1, fp32" for m in models]  # and the other precisions
     for row in ("training sets (floor)", *rows, "Gaussian blobs (ceiling)"):
         assert f"| {row} | " in table
     raw = json.loads(out.with_suffix(".json").read_text())
     scores = {r["row"]: r for r in raw["rows"]}
     assert scores["Gaussian blobs (ceiling)"]["1nna_cd"] > 0.8  # blobs are told apart from shapes
-    for m in models:  # guidance 2 reaches the sampler: its samples, so their distances, are not guidance 1's
-        one, two = (scores[f"{m}, dpmsolver++ 50, guidance {w}"] for w in (1, 2))
-        assert one["mmd_cd"] != two["mmd_cd"]
+    for m in models:  # guidance 2 and fp32 reach the sampler: their samples, so their distances, differ
+        one, two, fp32 = (scores[f"{m}, dpmsolver++ 50, guidance {w}"] for w in ("1, bf16", "2, bf16", "1, fp32"))
+        assert one["mmd_cd"] != two["mmd_cd"] and one["mmd_cd"] != fp32["mmd_cd"]
     assert scores["training sets (floor)"]["1nna_cd"] < scores["Gaussian blobs (ceiling)"]["1nna_cd"]
     assert set(raw["seconds_per_sample"]) == set(models)
-    assert all(len(t) == 3 and min(t.values()) > 0 for t in raw["seconds_per_sample"].values())
+    columns = ["dpmsolver++ 50", "ddim 50", "ddpm 1000", "dpmsolver++ 50 fp32"]  # the first precision, then the others
+    assert all(list(t) == columns and min(t.values()) > 0 for t in raw["seconds_per_sample"].values())
     assert "Targets, best row (ours (" in table and "every class >= 75%" in table
     assert out.with_suffix(".png").exists()
 

@@ -132,6 +132,36 @@ def test_the_pipeline_is_a_short_loop_over_the_schedulers_steps():
     np.testing.assert_allclose(out.points, x.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_bf16_autocast_rounds_the_denoiser_only_and_auto_follows_the_cpu(monkeypatch):
+    """mixed_precision="bf16" is the loop with the network under bf16 autocast and the scheduler's arithmetic in
+    float32 (not float32's samples); "auto" is bf16 exactly where bf16 is native; anything else is a clear error."""
+    import hf_genzoo.pipelines.pointcloud_diffusion as module
+
+    pipe = pipeline(scheduler=DDIMScheduler(num_train_timesteps=1000))
+    run = {"num_points": 40, "batch_size": 2, "num_inference_steps": 6, "output_type": "pt"}
+    draw = {
+        p: pipe(**run, generator=torch.Generator().manual_seed(0), mixed_precision=p).points for p in ("no", "bf16")
+    }
+    x = torch.randn((2, 40, 3), generator=torch.Generator().manual_seed(0))
+    scheduler = DDIMScheduler(num_train_timesteps=1000)
+    scheduler.set_timesteps(6)
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                eps = pipe.denoiser(x, t).sample
+            assert eps.dtype == torch.bfloat16  # the products ran in bf16
+            x = scheduler.step(eps.float(), t, x).prev_sample
+    assert draw["bf16"].dtype == torch.float32
+    torch.testing.assert_close(draw["bf16"], x, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(draw["bf16"], draw["no"], atol=1e-3)
+    for native, same in ((True, "bf16"), (False, "no")):
+        monkeypatch.setattr(module, "bf16_is_native", lambda device, native=native: native)
+        auto = pipe(**run, generator=torch.Generator().manual_seed(0), mixed_precision="auto").points
+        torch.testing.assert_close(auto, draw[same], rtol=0, atol=0)
+    with pytest.raises(UserInputError, match="mixed_precision must be one of"):
+        pipe(**run, mixed_precision="fp16")
+
+
 def test_a_pipeline_saved_under_the_old_module_name_still_loads(tmp_path):
     """Pipelines saved before the family's files took its one spelling name `hf_genzoo.models.point_denoiser` in
     their model_index.json; they load, to the same network."""
@@ -270,12 +300,14 @@ def test_evaluate_keeps_the_first_sets_of_each_class_alike():
 
 def test_genzoo_evaluate_scores_samples_with_the_papers_protocol(trained, spheres_and_cubes, tmp_path, capsys):
     from hf_genzoo.data.tensorize import cache_root
+    from hf_genzoo.training.config import bf16_is_native
 
     kept = cache_root() / "point_metrics"
     before = set(kept.glob("references-*.npz"))
     main(f"evaluate --model {trained} --dataset {spheres_and_cubes} --output {tmp_path / 'm.json'}".split())
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["sets"] == 24 and metrics["num_points"] == 2048
+    assert metrics["mixed_precision"] == ("bf16" if bf16_is_native() else "no")  # sampled as SAMPLE_PRECISION says
     assert {"mmd_cd", "cov_cd", "1nna_cd", "mmd_emd", "cov_emd", "1nna_emd"} <= set(metrics)
     assert 0 < metrics["cov_cd"] <= 1 and 0 <= metrics["1nna_cd"] <= 1 and metrics["mmd_cd"] > 0
     (matrices,) = set(kept.glob("references-*.npz")) - before  # the held-out sets' own matrices, kept

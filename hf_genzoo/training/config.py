@@ -214,13 +214,17 @@ def check_config(cfg: TrainConfig) -> None:
             raise UserInputError(f"--{name} must be above 0, got {value}")
 
 
-def bf16_is_native() -> bool:
-    """Whether this machine computes bf16 natively: a CUDA GPU that supports it, or a CPU with AVX-512 BF16 or AMX
-    (where bf16 autocast is a real speed-up, not an emulation)."""
+def bf16_is_native(device=None) -> bool:
+    """Whether this machine (or its `device`, a `torch.device`: `cpu` or `cuda`) computes bf16 natively: a CUDA GPU
+    that supports it, or a CPU with AVX-512 BF16 or AMX (where bf16 autocast is a real speed-up, not an emulation).
+    Without `device`: the GPU where there is one, else the CPU."""
     import torch
 
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
+    kind = getattr(device, "type", device)
+    if kind == "cuda" or (kind is None and torch.cuda.is_available()):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind not in (None, "cpu"):
+        return False  # mps, xpu, ...: not claimed
     try:
         with open("/proc/cpuinfo") as f:
             flags = set(f.read().split())

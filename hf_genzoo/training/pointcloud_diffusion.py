@@ -40,7 +40,7 @@ from ..data.tensorize import cache_root
 from ..errors import UserInputError
 from ..metrics.points import ReferenceSets, point_cloud_metrics
 from ..viz import point_cloud_figure, point_cloud_images
-from .config import TrainConfig
+from .config import TrainConfig, bf16_is_native
 from .diffusion import DiffusionObjective, noise_scheduler_for
 from .objective import build_model
 
@@ -49,7 +49,11 @@ PICTURE_SEED, PICTURE_SETS = 0, 8  # the same starting noise in every picture, s
 PICTURE_SAMPLER, PICTURE_STEPS = "dpmsolver++", 20
 EMD_POINTS = 256  # exact EMD on 256-point subsamples: ~1 s a pair at 2,048 points, a few ms at 256
 EMD_JOBS = -1  # the EMD matrices' rows spread over every core (joblib processes): the same numbers, sooner
-EVALUATE_SETS = 100  # `genzoo evaluate` scores this many held-out sets (as many as the benchmark): 208 s here
+EVALUATE_SETS = 100  # `genzoo evaluate` scores this many held-out sets (as many as the benchmark)
+# `genzoo evaluate` and `genzoo sample` draw with the denoiser under bf16 autocast where it is native (the precision of
+# training's --mixed_precision auto): on this CPU (AMX) that halves the sampling, the larger part of evaluate's time
+# (docs/families/pointcloud_diffusion.md; benchmarks/pointcloud_diffusion.py --mixed_precision auto no compares)
+SAMPLE_PRECISION = "auto"
 FIGURE_SETS = 8
 # The data-prediction samplers clip their x0 estimates to the unit cube (see X0_CLIP); DDPM and DDIM clip them already
 # (clip_sample, from the training scheduler's config).
@@ -164,7 +168,8 @@ def sample(
     guidance_scale: float | None = None,
 ) -> torch.Tensor:
     """Point sets `(B, N, 3)` from a saved model: its own sampler (DPM-Solver++, 50 steps) or `scheduler` swapped in,
-    for `steps` steps (default: the sampler's usual number); `class_label` a class name or id."""
+    for `steps` steps (default: the sampler's usual number); `class_label` a class name or id; bf16 autocast where
+    native (`SAMPLE_PRECISION`)."""
     if scheduler:
         use_sampler(pipe, scheduler)
     pipe.set_progress_bar_config(disable=True)
@@ -177,6 +182,7 @@ def sample(
         generator=generator,
         num_inference_steps=steps or (SAMPLER_STEPS[scheduler] if scheduler else DEFAULT_STEPS),
         output_type="pt",
+        mixed_precision=SAMPLE_PRECISION,
     )
     return out.points
 
@@ -201,10 +207,11 @@ def export(samples: torch.Tensor, output: Path) -> list[Path]:
 @torch.no_grad()
 def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Accelerator, noise) -> dict:
     """`genzoo evaluate`: `EVALUATE_SETS` held-out sets (the first of each class alike, for labelled data) and as
-    many samples (of the same classes, for a conditional model), normalized as the data are (`unit_ball`) and
-    scored against them with the papers' protocol (`hf_genzoo.metrics.point_cloud_metrics`; EMD on
-    `EMD_POINTS`-point subsamples, its rows over `EMD_JOBS` processes). The held-out sets' own CD and EMD matrices
-    are computed once and kept in the cache (`ReferenceSets`, under `cache_root()`): later evaluations skip them."""
+    many samples (of the same classes, for a conditional model; bf16 autocast where native, `SAMPLE_PRECISION`),
+    normalized as the data are (`unit_ball`) and scored against them with the papers' protocol
+    (`hf_genzoo.metrics.point_cloud_metrics`; EMD on `EMD_POINTS`-point subsamples, its rows over `EMD_JOBS`
+    processes). The held-out sets' own CD and EMD matrices are computed once and kept in the cache
+    (`ReferenceSets`, under `cache_root()`): later evaluations skip them."""
 
     if noise:
         raise UserInputError("--noise is for denoising models; a point-cloud diffusion model is scored on its samples")
@@ -216,17 +223,20 @@ def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Ac
     pipe.to(accelerator.device)
     pipe.set_progress_bar_config(disable=True)
     conditional = pipe.denoiser.config.num_classes is not None
+    native = SAMPLE_PRECISION == "auto" and bf16_is_native(pipe._execution_device)
+    precision = "bf16" if SAMPLE_PRECISION == "bf16" or native else "no"
     g = torch.Generator().manual_seed(0)
     generated = []
     batch = loader.batch_size or 32
     for i in range(0, len(reference), batch):
         chosen = labels[i : i + batch] if conditional and labels is not None else None
         n = len(reference[i : i + batch])
-        generated.append(pipe(reference.shape[1], n, chosen, generator=g, output_type="pt").points.float().cpu())
+        out = pipe(reference.shape[1], n, chosen, generator=g, output_type="pt", mixed_precision=precision)
+        generated.append(out.points.float().cpu())
     generated = unit_ball(torch.cat(generated))
     references = ReferenceSets(reference, emd_points=EMD_POINTS, cache_dir=cache_root() / "point_metrics")
     metrics = point_cloud_metrics(generated, references, n_jobs=EMD_JOBS, progress=True)
-    return {**metrics, "sets": len(reference), "num_points": int(reference.shape[1])}
+    return {**metrics, "sets": len(reference), "num_points": int(reference.shape[1]), "mixed_precision": precision}
 
 
 def first_of_each_class(labels: torch.Tensor, n: int) -> torch.Tensor:
