@@ -10,7 +10,7 @@ from diffusers.utils import BaseOutput
 
 from hf_genzoo.errors import UserInputError
 from hf_genzoo.models.pointcloud_diffusion import PointCloudDenoiser
-from hf_genzoo.training.config import bf16_is_native
+from hf_genzoo.training.config import resolve_mixed_precision
 
 from .image_io import latents_or_noise
 from .pipeline_base import GenzooPipeline
@@ -141,8 +141,9 @@ class PointCloudDiffusionPipeline(GenzooPipeline):
             mixed_precision (`str`, *optional*, defaults to `"no"`): `"bf16"` runs the denoiser under bf16 autocast
                 (its matrix products in bf16; the points and the sampler's arithmetic stay in float32), `"auto"`
                 does so where the device computes bf16 natively (as training's `--mixed_precision auto`), `"no"`
-                never. On a CPU with AMX a step costs less than half as much (benchmarks/pointcloud_diffusion.py
-                compares the two); the samples differ from float32's by the rounding of bf16.
+                never. On this project's AMX CPU it halved `genzoo evaluate`'s sampling
+                (`benchmarks/pointcloud_diffusion.py --mixed_precision auto no` times both); the samples differ from
+                float32's by the rounding of bf16.
         """
         if mixed_precision not in PRECISIONS:
             raise UserInputError(f"mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
@@ -152,7 +153,7 @@ class PointCloudDiffusionPipeline(GenzooPipeline):
             if int(value) < 1:
                 raise UserInputError(f"{name} must be at least 1, got {value}")
         device = self._execution_device
-        bf16 = mixed_precision == "bf16" or (mixed_precision == "auto" and bf16_is_native(device))
+        bf16 = resolve_mixed_precision(mixed_precision, device) == "bf16"
         labels = self.class_ids(class_label, batch_size)
         guided = labels is not None and class_label is not None and guidance_scale != 1.0
         x = self.prepare_latents(batch_size, generator, latents, num_points)  # (B, N, 3)

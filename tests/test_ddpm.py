@@ -163,9 +163,9 @@ def test_v_prediction_trains_and_the_saved_scheduler_says_so(tmp_path):
 
 
 def test_auto_mixed_precision_is_bf16_only_where_it_is_native(monkeypatch):
-    monkeypatch.setattr(config_module, "bf16_is_native", lambda: True)
+    monkeypatch.setattr(config_module, "bf16_is_native", lambda device=None: True)
     assert resolve_mixed_precision("auto") == "bf16" and resolve_mixed_precision("no") == "no"
-    monkeypatch.setattr(config_module, "bf16_is_native", lambda: False)
+    monkeypatch.setattr(config_module, "bf16_is_native", lambda device=None: False)
     assert resolve_mixed_precision("auto") == "no" and resolve_mixed_precision("bf16") == "bf16"
     assert make_config("ddpm").mixed_precision == "auto"
 

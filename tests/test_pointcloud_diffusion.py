@@ -135,7 +135,7 @@ def test_the_pipeline_is_a_short_loop_over_the_schedulers_steps():
 def test_bf16_autocast_rounds_the_denoiser_only_and_auto_follows_the_cpu(monkeypatch):
     """mixed_precision="bf16" is the loop with the network under bf16 autocast and the scheduler's arithmetic in
     float32 (not float32's samples); "auto" is bf16 exactly where bf16 is native; anything else is a clear error."""
-    import hf_genzoo.pipelines.pointcloud_diffusion as module
+    import hf_genzoo.training.config as module
 
     pipe = pipeline(scheduler=DDIMScheduler(num_train_timesteps=1000))
     run = {"num_points": 40, "batch_size": 2, "num_inference_steps": 6, "output_type": "pt"}
@@ -155,7 +155,7 @@ def test_bf16_autocast_rounds_the_denoiser_only_and_auto_follows_the_cpu(monkeyp
     torch.testing.assert_close(draw["bf16"], x, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(draw["bf16"], draw["no"], atol=1e-3)
     for native, same in ((True, "bf16"), (False, "no")):
-        monkeypatch.setattr(module, "bf16_is_native", lambda device, native=native: native)
+        monkeypatch.setattr(module, "bf16_is_native", lambda device=None, native=native: native)
         auto = pipe(**run, generator=torch.Generator().manual_seed(0), mixed_precision="auto").points
         torch.testing.assert_close(auto, draw[same], rtol=0, atol=0)
     with pytest.raises(UserInputError, match="mixed_precision must be one of"):

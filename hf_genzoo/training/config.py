@@ -9,6 +9,7 @@ suit it better (a GAN's learning rate, say); an explicit flag always wins.
 import argparse
 import ast
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,17 +226,23 @@ def bf16_is_native(device=None) -> bool:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if kind not in (None, "cpu"):
         return False  # mps, xpu, ...: not claimed
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+@functools.cache
+def _cpu_flags() -> frozenset:
+    """The CPU's flags from /proc/cpuinfo, read once (pipelines ask on every call); empty where it is not Linux."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
+            return frozenset(f.read().split())
     except OSError:  # not Linux: do not guess
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+        return frozenset()
 
 
-def resolve_mixed_precision(value: str) -> str:
-    """'auto' -> 'bf16' where bf16 is native (see `bf16_is_native`), else 'no'; other values unchanged."""
-    return ("bf16" if bf16_is_native() else "no") if value == "auto" else value
+def resolve_mixed_precision(value: str, device=None) -> str:
+    """'auto' -> 'bf16' where bf16 is native (on `device`, see `bf16_is_native`), else 'no'; other values
+    unchanged."""
+    return ("bf16" if bf16_is_native(device) else "no") if value == "auto" else value
 
 
 def parse_kwargs(spec: str) -> dict[str, Any]:

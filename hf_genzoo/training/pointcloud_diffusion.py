@@ -40,7 +40,7 @@ from ..data.tensorize import cache_root
 from ..errors import UserInputError
 from ..metrics.points import ReferenceSets, point_cloud_metrics
 from ..viz import point_cloud_figure, point_cloud_images
-from .config import TrainConfig, bf16_is_native
+from .config import TrainConfig, resolve_mixed_precision
 from .diffusion import DiffusionObjective, noise_scheduler_for
 from .objective import build_model
 
@@ -223,8 +223,7 @@ def evaluate_pipeline(pipe: PointCloudDiffusionPipeline, loader, accelerator: Ac
     pipe.to(accelerator.device)
     pipe.set_progress_bar_config(disable=True)
     conditional = pipe.denoiser.config.num_classes is not None
-    native = SAMPLE_PRECISION == "auto" and bf16_is_native(pipe._execution_device)
-    precision = "bf16" if SAMPLE_PRECISION == "bf16" or native else "no"
+    precision = resolve_mixed_precision(SAMPLE_PRECISION, pipe._execution_device)  # "bf16" or "no", as sampled
     g = torch.Generator().manual_seed(0)
     generated = []
     batch = loader.batch_size or 32
