@@ -9,7 +9,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 
 from hf_genzoo.errors import UserInputError
-from hf_genzoo.models.pointcloud_diffusion import PointCloudDenoiser
+from hf_genzoo.models.pointcloud_diffusion import PointCloudDenoiser, ShapeLatentPrior
 from hf_genzoo.training.config import resolve_mixed_precision
 
 from .image_io import latents_or_noise
@@ -54,22 +54,68 @@ class PointCloudDiffusionPipeline(GenzooPipeline):
     another with `hf_genzoo.samplers.use_sampler(pipe, "ddpm")` (then `num_inference_steps=1000`), `"ddim"`, ...:
     only the scheduler changes, never the network.
 
+    A denoiser with a shape latent (`shape_latent_dim`) decodes latents: the pipeline first draws them from its
+    `prior` (a DDPM over latents, every step of `prior_scheduler`), then denoises the points towards them; or decodes
+    given ones, `pipe(shape_latents=pipe.encode(points))` (a reconstruction; a blend of two latents interpolates).
+
     Args:
         denoiser ([`PointCloudDenoiser`]): predicts the noise (or v) of every point at timestep t.
         scheduler ([`~diffusers.SchedulerMixin`]): the sampler, with the training noise schedule in its config.
+        prior ([`ShapeLatentPrior`], *optional*): the noise predictor of the latents' DDPM, for a denoiser with a
+            shape latent.
+        prior_scheduler ([`~diffusers.DDPMScheduler`], *optional*): its noise schedule and sampler.
     """
 
     model_cpu_offload_seq = "denoiser"
+    _optional_components = ["prior", "prior_scheduler"]
 
-    def __init__(self, denoiser: PointCloudDenoiser, scheduler: SchedulerMixin):
+    def __init__(
+        self,
+        denoiser: PointCloudDenoiser,
+        scheduler: SchedulerMixin,
+        prior: ShapeLatentPrior | None = None,
+        prior_scheduler: SchedulerMixin | None = None,
+    ):
         super().__init__()
-        self.register_modules(denoiser=denoiser, scheduler=scheduler)
+        if (prior is None) != (prior_scheduler is None):
+            raise UserInputError("a ShapeLatentPrior comes with its scheduler: pass both prior and prior_scheduler")
+        self.register_modules(denoiser=denoiser, scheduler=scheduler, prior=prior, prior_scheduler=prior_scheduler)
 
     @classmethod
-    def from_training(cls, denoiser: PointCloudDenoiser, noise_scheduler) -> "PointCloudDiffusionPipeline":
+    def from_training(
+        cls, denoiser: PointCloudDenoiser, noise_scheduler, prior=None, prior_scheduler=None
+    ) -> "PointCloudDiffusionPipeline":
         """The pipeline training saves: `denoiser` with DPM-Solver++(2M) on `noise_scheduler`'s schedule, its x0
-        estimates clipped to the cube [-1, 1]^3 that holds every unit-ball set (`X0_CLIP`)."""
-        return cls(denoiser, DPMSolverMultistepScheduler.from_config(noise_scheduler.config, **X0_CLIP))
+        estimates clipped to the cube [-1, 1]^3 that holds every unit-ball set (`X0_CLIP`); and the latents' prior
+        for a denoiser with a shape latent."""
+        sampler = DPMSolverMultistepScheduler.from_config(noise_scheduler.config, **X0_CLIP)
+        return cls(denoiser, sampler, prior, prior_scheduler)
+
+    @torch.no_grad()
+    def encode(self, points: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The shape latents `(B, shape_latent_dim)` of point sets `(B, N, 3)` (normalized as the training data,
+        `hf_genzoo.data.points.unit_ball`), for `__call__(shape_latents=...)`."""
+        points = torch.as_tensor(np.asarray(points) if not torch.is_tensor(points) else points)
+        return self.denoiser.encode(points.to(self._execution_device, self.denoiser.dtype))
+
+    def sample_shape_latents(
+        self, batch_size: int, labels, guided: bool, guidance_scale: float, generator, steps: int | None = None
+    ) -> torch.Tensor:
+        """Latents `(batch_size, shape_latent_dim)` from the prior, in float32: DDPM over every step of
+        `prior_scheduler` (or `steps`), for the classes `labels` (`None`, `(B,)`, or `(2B,)` with the "no class"
+        half when `guided`)."""
+        if self.prior is None:
+            raise UserInputError(
+                "this denoiser decodes shape latents and the pipeline has no prior to draw them: pass shape_latents "
+                "(pipe.encode(point_sets)), or load a pipeline that training saved with its prior"
+            )
+        device, shape = self._execution_device, (batch_size, self.prior.config.latent_dim)
+        z = latents_or_noise(shape, generator, device, self.prior.dtype, None) * self.prior_scheduler.init_noise_sigma
+        self.prior_scheduler.set_timesteps(steps or self.prior_scheduler.config.num_train_timesteps, device=device)
+        for t in self.prior_scheduler.timesteps:
+            eps = guided_prediction(self.prior, z, t, labels, guided, guidance_scale)
+            z = self.prior_scheduler.step(eps, t, z, generator=generator).prev_sample
+        return z
 
     def prepare_latents(
         self, batch_size: int, generator=None, latents: torch.Tensor | None = None, num_points: int = DEFAULT_NUM_POINTS
@@ -121,6 +167,8 @@ class PointCloudDiffusionPipeline(GenzooPipeline):
         output_type: str = "np",
         return_dict: bool = True,
         mixed_precision: str = "no",
+        shape_latents: torch.Tensor | None = None,
+        prior_inference_steps: int | None = None,
     ) -> PointCloudPipelineOutput | tuple:
         r"""
         Sample `batch_size` point sets of `num_points` points each.
@@ -161,17 +209,40 @@ class PointCloudDiffusionPipeline(GenzooPipeline):
             labels = labels.to(device)
             if guided:  # the conditional and the unconditional prediction in one batch
                 labels = torch.cat([labels, torch.full_like(labels, self.denoiser.null_class)])
+        condition = {}
+        if self.denoiser.config.shape_latent_dim is not None:
+            z, width = shape_latents, self.denoiser.config.shape_latent_dim
+            if z is not None and tuple(z.shape) != (batch_size, width):
+                raise UserInputError(
+                    f"shape_latents must be (batch_size, {width}) = ({batch_size}, {width}); got {tuple(z.shape)}"
+                )
+            if z is None:
+                z = self.sample_shape_latents(
+                    batch_size, labels, guided, guidance_scale, generator, prior_inference_steps
+                )
+            z = z.to(device, x.dtype)
+            condition["shape_latents"] = torch.cat([z, z]) if guided else z
+        elif shape_latents is not None:
+            raise UserInputError("shape_latents: this denoiser has no shape latent (shape_latent_dim=None)")
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         for t in self.progress_bar(self.scheduler.timesteps):
             x_in = self.scheduler.scale_model_input(x, t)
-            x_in = torch.cat([x_in, x_in]) if guided else x_in
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                eps = self.denoiser(x_in, t, class_labels=labels).sample.to(x.dtype)  # (B or 2B, N, 3)
-            if guided:
-                cond, uncond = eps.chunk(2)
-                eps = uncond + guidance_scale * (cond - uncond)
+                eps = guided_prediction(self.denoiser, x_in, t, labels, guided, guidance_scale, **condition)
             x = self.scheduler.step(eps, t, x, generator=generator).prev_sample
         self.maybe_free_model_hooks()
         points = x.float()
         points = points.cpu().numpy() if output_type == "np" else points
         return PointCloudPipelineOutput(points=points) if return_dict else (points,)
+
+
+def guided_prediction(model, x: torch.Tensor, t, labels, guided: bool, guidance_scale: float, **condition):
+    """`model`'s prediction at (x, t) in x's dtype; with `guided`, the conditional and the unconditional one in one
+    batch (`labels` `(2B,)`: the classes, then "no class"; `condition` already doubled) combined as classifier-free
+    guidance: uncond + w (cond - uncond)."""
+    x_in = torch.cat([x, x]) if guided else x
+    eps = model(x_in, t, class_labels=labels, **condition).sample.to(x.dtype)
+    if not guided:
+        return eps
+    cond, uncond = eps.chunk(2)
+    return uncond + guidance_scale * (cond - uncond)

@@ -330,3 +330,153 @@ def test_genzoo_push_and_from_pretrained_by_repo_id(hub, hub_server, trained, ca
     a = local(generator=torch.Generator().manual_seed(0), **kw).points
     b = remote(generator=torch.Generator().manual_seed(0), **kw).points
     np.testing.assert_array_equal(a, b)
+
+
+# --- the shape latent (Luo & Hu 2021; LION's two stages): an encoder, a decoder told the latent, a prior over latents
+
+
+def prior(latent_dim, num_classes=None):
+    from hf_genzoo.models.pointcloud_diffusion import ShapeLatentPrior
+
+    model = ShapeLatentPrior(latent_dim, hidden_dim=16, num_blocks=2, embed_dim=16, num_classes=num_classes)
+    return randomize_parameters(model, scale=0.2).eval()
+
+
+def test_the_shape_encoder_reads_a_set_in_any_order_and_the_decoder_is_told_its_latent():
+    model = denoiser(num_classes=3, shape_latent_dim=6)
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 7, 300):
+        x = torch.randn(2, n, 3, generator=g)
+        perm = torch.randperm(n, generator=g)
+        z = model.encode(x)
+        assert z.shape == (2, 6)
+        torch.testing.assert_close(model.encode(x[:, perm]), z)  # a set's latent, not a sequence's
+        torch.testing.assert_close(z.mean(1), torch.zeros(2), atol=1e-5, rtol=0)  # LayerNorm: a fixed scale
+        torch.testing.assert_close(z.var(1, correction=0), torch.ones(2), atol=1e-3, rtol=0)
+        t, y = torch.tensor([5, 700]), torch.tensor([0, 2])
+        out = model(x, t, class_labels=y, shape_latents=z).sample
+        torch.testing.assert_close(model(x[:, perm], t, class_labels=y, shape_latents=z).sample, out[:, perm])
+        torch.testing.assert_close(model(x, t, class_labels=y, shape_points=x).sample, out)  # eval: no noise
+    x = torch.randn(1, 50, 3, generator=g)
+    z = model.encode(x)
+    base = model(x, 10, shape_latents=z).sample
+    assert (model(x, 10, shape_latents=z.flip(1)).sample - base).abs().amax() > 1e-4  # another shape, other noise
+    model.train()  # training adds N(0, latent_noise^2) to the encoded latent
+    noisy = [model(x, 10, shape_points=x).sample for _ in range(2)]
+    assert (noisy[0] - noisy[1]).abs().amax() > 1e-5 and (noisy[0] - base).abs().amax() > 1e-5
+    model.register_to_config(latent_noise=0.0)
+    torch.testing.assert_close(model(x, 10, shape_points=x).sample, base)
+    model.eval()
+    with pytest.raises(UserInputError, match="shape_latents .* or shape_points"):
+        model(x, 10)
+    with pytest.raises(UserInputError, match="one of the two"):
+        model(x, 10, shape_latents=z, shape_points=x)
+    with pytest.raises(UserInputError, match=r"must be \(1, 6\)"):
+        model(x, 10, shape_latents=torch.zeros(1, 5))
+    with pytest.raises(UserInputError, match="no shape latent"):
+        denoiser()(x, 10, shape_latents=z)
+    with pytest.raises(UserInputError, match="shape_latent_dim"):
+        PointCloudDenoiser(shape_latent_dim=0)
+
+
+def test_a_latent_pipeline_draws_x_T_then_its_latents_from_the_prior_then_decodes(tmp_path):
+    """The pipeline equals the two loops written out: DDPM over the prior's latents, then DDIM over the points told
+    them; given latents skip the prior; it saves and loads with its prior."""
+    from hf_genzoo.pipelines.pointcloud_diffusion import guided_prediction
+
+    model, latent_prior = denoiser(num_classes=2, shape_latent_dim=4), prior(4, num_classes=2)
+    prior_scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=False)
+    pipe = PointCloudDiffusionPipeline(model, DDIMScheduler(num_train_timesteps=1000), latent_prior, prior_scheduler)
+    kw = dict(num_points=20, batch_size=2, class_label=1, num_inference_steps=4, output_type="pt")
+    out = pipe(generator=torch.Generator().manual_seed(0), prior_inference_steps=10, **kw).points
+    g = torch.Generator().manual_seed(0)
+    x, z = torch.randn((2, 20, 3), generator=g), torch.randn((2, 4), generator=g)
+    labels = torch.tensor([1, 1])
+    ddpm, ddim = (
+        DDPMScheduler.from_config(prior_scheduler.config),
+        DDIMScheduler(num_train_timesteps=1000),
+    )
+    ddpm.set_timesteps(10)
+    ddim.set_timesteps(4)
+    with torch.no_grad():
+        for t in ddpm.timesteps:
+            z = ddpm.step(latent_prior(z, t, labels).sample, t, z, generator=g).prev_sample
+        x0 = x.clone()
+        for t in ddim.timesteps:
+            x = ddim.step(model(x, t, class_labels=labels, shape_latents=z).sample, t, x).prev_sample
+    torch.testing.assert_close(out, x, rtol=1e-5, atol=1e-6)
+    given = pipe(latents=x0, shape_latents=z, **kw).points  # decodes those latents, the prior unused
+    torch.testing.assert_close(given, x, rtol=1e-5, atol=1e-6)
+    # guidance: the prior's conditional and unconditional predictions in one batch, combined as for the points
+    zt, t = torch.randn(2, 4), torch.tensor(300)
+    cond = latent_prior(zt, t, labels).sample
+    uncond = latent_prior(zt, t).sample
+    guided = guided_prediction(latent_prior, zt, t, torch.tensor([1, 1, 2, 2]), True, 3.0)
+    torch.testing.assert_close(guided, uncond + 3.0 * (cond - uncond), rtol=1e-5, atol=1e-6)
+    assert (
+        pipe(generator=torch.Generator().manual_seed(0), prior_inference_steps=10, guidance_scale=3.0, **kw)
+        .points.isfinite()
+        .all()
+    )
+    # saved and loaded with its prior: the same draw
+    pipe.save_pretrained(tmp_path / "latent")
+    loaded = PointCloudDiffusionPipeline.from_pretrained(tmp_path / "latent")
+    assert type(loaded.prior).__name__ == "ShapeLatentPrior" and not loaded.prior_scheduler.config.clip_sample
+    again = loaded(generator=torch.Generator().manual_seed(0), prior_inference_steps=10, **kw).points
+    torch.testing.assert_close(again, out)
+    with pytest.raises(UserInputError, match="no prior"):
+        PointCloudDiffusionPipeline(model, DDIMScheduler())(**kw)
+    with pytest.raises(UserInputError, match=r"shape_latents must be \(batch_size, 4\)"):
+        pipe(shape_latents=torch.zeros(3, 4), **kw)
+    with pytest.raises(UserInputError, match="both prior and prior_scheduler"):
+        PointCloudDiffusionPipeline(model, DDIMScheduler(), latent_prior)
+    with pytest.raises(UserInputError, match="no shape latent"):
+        pipeline()(num_points=5, shape_latents=torch.zeros(1, 4))
+    # a folder saved before pipelines had a prior (no such keys in model_index.json) loads without one
+    pipeline().save_pretrained(tmp_path / "plain")
+    index = json.loads((tmp_path / "plain" / "model_index.json").read_text())
+    index.pop("prior"), index.pop("prior_scheduler")
+    (tmp_path / "plain" / "model_index.json").write_text(json.dumps(index))
+    assert PointCloudDiffusionPipeline.from_pretrained(tmp_path / "plain").prior is None
+
+
+def test_fit_prior_learns_the_latents_of_each_class():
+    """fit_prior on latents the encoder is made to return (two classes, two clusters): the prior's samples of each
+    class land on its cluster."""
+    from hf_genzoo.training.pointcloud_diffusion import fit_prior
+
+    model = denoiser(num_classes=2, shape_latent_dim=2)
+    model.encode = lambda points: points[:, 0, :2]  # the latent of a set: its first point's x and y
+    rng = np.random.default_rng(0)
+    labels = np.arange(400) % 2
+    centres = np.array([[1.5, 0.5], [-1.0, -1.0]])
+    points = rng.normal(size=(400, 4, 3)) * 0.1
+    points[:, 0, :2] += centres[labels]
+    fitted, prior_scheduler = fit_prior(model, points.astype(np.float32), labels, steps=400, progress=False)
+    assert not fitted.training and prior_scheduler.config.num_train_timesteps == 1000
+    pipe = PointCloudDiffusionPipeline(model, DDIMScheduler(), fitted, prior_scheduler)
+    g = torch.Generator().manual_seed(0)
+    for c in (0, 1):
+        z = pipe.sample_shape_latents(200, torch.full((200,), c), False, 1.0, g, steps=100)
+        assert (z.mean(0) - torch.tensor(centres[c], dtype=torch.float32)).norm() < 0.25, (c, z.mean(0))
+        assert z.std(0).max() < 0.5
+
+
+def test_the_one_loop_trains_a_shape_latent_model_and_saves_its_prior(spheres_and_cubes, tmp_path, capsys):
+    out = tmp_path / "latent"
+    main(
+        f"train pointcloud_diffusion --dataset {spheres_and_cubes} --num_points 64 --output_dir {out} "
+        "--max_steps 30 --prior_steps 40 --batch_size 32 --report_to none --checkpointing_steps 0 "
+        "--mixed_precision no --model_config hidden_dim=16,num_blocks=1,embed_dim=16,shape_latent_dim=8".split()
+    )
+    pipe = load_pipeline(str(out))
+    assert pipe.denoiser.config.shape_latent_dim == 8 and pipe.prior.config.latent_dim == 8
+    assert pipe.prior.config.num_classes == 2  # the prior is told the classes, as the decoder
+    assert pipe.prior.output.weight.abs().amax() > 0  # fitted: the zero output layer moved
+    assert "shape latent" in (out / "README.md").read_text()
+    points = pipe(
+        num_points=32, batch_size=2, class_label="cube", num_inference_steps=3, prior_inference_steps=5
+    ).points
+    assert points.shape == (2, 32, 3) and np.isfinite(points).all()
+    with pytest.raises(SystemExit, match="prior_steps must be 1 or more"):
+        main(f"train pointcloud_diffusion --output_dir {tmp_path / 'x'} --prior_steps 0".split())

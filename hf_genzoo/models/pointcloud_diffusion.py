@@ -33,6 +33,13 @@ each point's neighbourhood (y below is the block's modulated input):
 
 Both stay permutation-equivariant (an average into voxels and a max over neighbours do not see the order) and take
 any N; `"none"` is the block above alone.
+
+`shape_latent_dim` makes the network the decoder of a point-set autoencoder (Luo & Hu 2021's shape latent; LION,
+Zeng et al. 2022, in two stages): a PointNet encoder reads the clean set x0 into a latent z (max-pooled, then
+LayerNorm: every z has mean 0 and variance 1 over its entries), and z joins the timestep embedding,
+e(t, y, z) = e(t, y) + W_z z, so every block is told the shape it is denoising towards. Training adds
+N(0, `latent_noise`^2) to z, so the decoder tolerates the small errors of a latent drawn from a prior. To sample,
+`ShapeLatentPrior` (a DDPM over z, fitted to the training sets' latents once the decoder is trained) draws z.
 """
 
 import sys
@@ -151,6 +158,20 @@ class NeighbourBranch(nn.Module):
         return self.up(F.silu(near - u[:, :, None]).max(2).values)
 
 
+class ShapeEncoder(nn.Module):
+    """PointNet (Qi et al. 2017) from a clean set `(B, N, 3)` to its shape latent `(B, latent_dim)`: a per-point MLP,
+    a max over the points (any N, any order), an MLP, then LayerNorm without weights (z on a fixed scale)."""
+
+    def __init__(self, latent_dim: int, width: int = 128):
+        super().__init__()
+        self.points = nn.Sequential(nn.Linear(3, width // 2), nn.SiLU(), nn.Linear(width // 2, width))
+        self.head = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width), nn.SiLU(), nn.Linear(2 * width, latent_dim))
+        self.norm = nn.LayerNorm(latent_dim, elementwise_affine=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.head(self.points(x).amax(1)))
+
+
 class ContextBlock(nn.Module):
     """One residual block: a per-point MLP, modulated by the embedding, told the set's pooled context and (with
     `local`) its neighbourhood."""
@@ -190,6 +211,10 @@ class PointCloudDenoiser(ModelMixin, ConfigMixin):
         local_channels (`int`, *optional*, defaults to 32): width of that branch.
         voxel_resolution (`int`, *optional*, defaults to 12): grid cells per side for `local="voxel"`.
         knn (`int`, *optional*, defaults to 8): neighbours per point for `local="knn"` (16 costs 1.7x as much).
+        shape_latent_dim (`int`, *optional*): with a width, a `ShapeEncoder` and the latent in the embedding (see
+            the module docstring): `forward` then needs `shape_points` (the clean sets) or `shape_latents`.
+        latent_noise (`float`, *optional*, defaults to 0.1): standard deviation of the noise added to the latent in
+            training (z has variance 1 per entry).
     """
 
     @register_to_config
@@ -206,8 +231,15 @@ class PointCloudDenoiser(ModelMixin, ConfigMixin):
         local_channels: int = 32,
         voxel_resolution: int = 12,
         knn: int = 8,
+        shape_latent_dim: int | None = None,
+        latent_noise: float = 0.1,
     ):
         super().__init__()
+        if (shape_latent_dim is not None and shape_latent_dim < 1) or latent_noise < 0:
+            raise UserInputError(
+                "PointCloudDenoiser: shape_latent_dim must be positive (or None) and latent_noise at least 0, got "
+                f"{shape_latent_dim}, {latent_noise}"
+            )
         if local not in LOCAL_FEATURES:
             raise UserInputError(f"PointCloudDenoiser: local is one of {LOCAL_FEATURES}, got {local!r}")
         if local_channels < 1 or voxel_resolution < 2 or knn < 1:
@@ -225,6 +257,8 @@ class PointCloudDenoiser(ModelMixin, ConfigMixin):
         self.time_proj = Timesteps(embed_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embedding = TimestepEmbedding(embed_dim, embed_dim)
         self.class_embedding = None if num_classes is None else nn.Embedding(num_classes + 1, embed_dim)
+        self.encoder = None if shape_latent_dim is None else ShapeEncoder(shape_latent_dim)
+        self.latent_embedding = None if shape_latent_dim is None else nn.Linear(shape_latent_dim, embed_dim)
         self.input = nn.Linear(3, hidden_dim)
         branch = {
             "none": lambda: None,
@@ -242,11 +276,21 @@ class PointCloudDenoiser(ModelMixin, ConfigMixin):
         """The class index that means "no class" (`None` for an unconditional model)."""
         return self.config.num_classes
 
+    def encode(self, points: torch.Tensor) -> torch.Tensor:
+        """The shape latents `(B, shape_latent_dim)` of clean point sets `(B, N, 3)` (unit-ball normalized)."""
+        if self.encoder is None:
+            raise UserInputError("this PointCloudDenoiser has no shape latent (shape_latent_dim=None)")
+        if points.ndim != 3 or points.shape[-1] != 3 or points.shape[1] < 1:
+            raise UserInputError(f"point sets must be (B, N, 3) with N >= 1; got shape {tuple(points.shape)}")
+        return self.encoder(points)
+
     def forward(
         self,
         sample: torch.Tensor,
         timestep: torch.Tensor | int,
         class_labels: torch.Tensor | None = None,
+        shape_latents: torch.Tensor | None = None,
+        shape_points: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> PointCloudDenoiserOutput | tuple:
         r"""
@@ -255,6 +299,10 @@ class PointCloudDenoiser(ModelMixin, ConfigMixin):
             timestep (`torch.Tensor` of shape `(B,)` or a number): t of each set.
             class_labels (`torch.Tensor` of shape `(B,)`, *optional*): class ids of a conditional model;
                 `num_classes` (or `None` for all) means "no class".
+            shape_latents (`torch.Tensor` of shape `(B, shape_latent_dim)`, *optional*): the shapes to denoise
+                towards, for a model with a shape latent (from `encode` or a `ShapeLatentPrior`).
+            shape_points (`torch.Tensor` of shape `(B, M, 3)`, *optional*): or the clean sets, encoded here (in
+                training mode the latent gets its `latent_noise`).
             return_dict (`bool`, *optional*, defaults to `True`): a `PointCloudDenoiserOutput` rather than a tuple.
         """
         if sample.ndim != 3 or sample.shape[-1] != 3 or sample.shape[1] < 1:
@@ -268,6 +316,10 @@ class PointCloudDenoiser(ModelMixin, ConfigMixin):
             emb = emb + self.class_embedding(class_labels.to(sample.device).long().reshape(-1).expand(b))
         elif class_labels is not None:
             raise UserInputError("this PointCloudDenoiser is unconditional (num_classes=None); pass no class_labels")
+        if self.encoder is not None:
+            emb = emb + self.latent_embedding(self._latents(shape_latents, shape_points, b).to(emb.dtype))
+        elif shape_latents is not None or shape_points is not None:
+            raise UserInputError("this PointCloudDenoiser has no shape latent (shape_latent_dim=None)")
         c = self.config
         geometry = {
             "none": lambda: None,
@@ -278,6 +330,101 @@ class PointCloudDenoiser(ModelMixin, ConfigMixin):
         for block in self.blocks:
             h = block(h, emb, geometry)
         out = self.output(self.out_norm(h))  # (B, N, 3)
+        return PointCloudDenoiserOutput(sample=out) if return_dict else (out,)
+
+    def _latents(self, shape_latents, shape_points, batch_size: int) -> torch.Tensor:
+        if (shape_latents is None) == (shape_points is None):
+            raise UserInputError(
+                "this PointCloudDenoiser decodes a shape latent: pass shape_latents (B, "
+                f"{self.config.shape_latent_dim}) or shape_points (B, N, 3), one of the two"
+            )
+        if shape_latents is None:
+            z = self.encode(shape_points)
+            if self.training and self.config.latent_noise > 0:
+                z = z + self.config.latent_noise * torch.randn_like(z)
+        else:
+            z = shape_latents
+        if tuple(z.shape) != (batch_size, self.config.shape_latent_dim):
+            raise UserInputError(
+                f"shape_latents must be ({batch_size}, {self.config.shape_latent_dim}); got {tuple(z.shape)}"
+            )
+        return z
+
+
+class ShapeLatentPrior(ModelMixin, ConfigMixin):
+    r"""
+    The noise predictor of a DDPM over shape latents `(B, latent_dim)` (the second stage of a point model with
+    `shape_latent_dim`): residual MLP blocks, each h += MLP(LayerNorm(h) * (1 + s) + b) with FiLM (s, b) from the
+    timestep and class embedding (index `num_classes` = "no class", for classifier-free guidance); the output
+    layer starts at zero.
+
+    Args:
+        latent_dim (`int`): the latent's width (the decoder's `shape_latent_dim`).
+        hidden_dim (`int`, *optional*, defaults to 256): width of the blocks.
+        num_blocks (`int`, *optional*, defaults to 3): residual blocks.
+        embed_dim (`int`, *optional*, defaults to 128): width of the timestep (and class) embedding.
+        num_classes (`int`, *optional*): classes to condition on; `None`: unconditional.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden_dim: int = 256,
+        num_blocks: int = 3,
+        embed_dim: int = 128,
+        num_classes: int | None = None,
+    ):
+        super().__init__()
+        if min(latent_dim, hidden_dim, num_blocks) < 1 or embed_dim < 2 or embed_dim % 2:
+            raise UserInputError(
+                "ShapeLatentPrior: latent_dim, hidden_dim and num_blocks must be positive and embed_dim even, got "
+                f"{latent_dim}, {hidden_dim}, {num_blocks}, {embed_dim}"
+            )
+        self.time_proj = Timesteps(embed_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embedding = TimestepEmbedding(embed_dim, embed_dim)
+        self.class_embedding = None if num_classes is None else nn.Embedding(num_classes + 1, embed_dim)
+        self.input = nn.Linear(latent_dim, hidden_dim)
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim, elementwise_affine=False) for _ in range(num_blocks))
+        self.films = nn.ModuleList(nn.Linear(embed_dim, 2 * hidden_dim) for _ in range(num_blocks))
+        self.mlps = nn.ModuleList(
+            nn.Sequential(nn.Linear(hidden_dim, 2 * hidden_dim), nn.SiLU(), nn.Linear(2 * hidden_dim, hidden_dim))
+            for _ in range(num_blocks)
+        )
+        self.out_norm = nn.LayerNorm(hidden_dim)
+        self.output = nn.Linear(hidden_dim, latent_dim)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+
+    @property
+    def null_class(self) -> int | None:
+        return self.config.num_classes
+
+    def forward(
+        self, sample: torch.Tensor, timestep, class_labels: torch.Tensor | None = None, return_dict: bool = True
+    ) -> PointCloudDenoiserOutput | tuple:
+        r"""
+        Args:
+            sample (`torch.Tensor` of shape `(B, latent_dim)`): noisy latents z_t.
+            timestep (`torch.Tensor` of shape `(B,)` or a number): t of each latent.
+            class_labels (`torch.Tensor` of shape `(B,)`, *optional*): class ids; `num_classes` or `None`: no class.
+        """
+        if sample.ndim != 2 or sample.shape[1] != self.config.latent_dim:
+            raise UserInputError(f"latents must be (B, {self.config.latent_dim}); got shape {tuple(sample.shape)}")
+        b = len(sample)
+        t = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(b)
+        emb = self.time_embedding(self.time_proj(t).to(sample.dtype))  # (B, E)
+        if self.class_embedding is not None:
+            if class_labels is None:
+                class_labels = torch.full((b,), self.null_class, device=sample.device, dtype=torch.long)
+            emb = emb + self.class_embedding(class_labels.to(sample.device).long().reshape(-1).expand(b))
+        elif class_labels is not None:
+            raise UserInputError("this ShapeLatentPrior is unconditional (num_classes=None); pass no class_labels")
+        h = self.input(sample)  # (B, H)
+        for norm, film, mlp in zip(self.norms, self.films, self.mlps, strict=True):
+            scale, shift = film(emb).chunk(2, dim=-1)
+            h = h + mlp(norm(h) * (1 + scale) + shift)
+        out = self.output(self.out_norm(h))
         return PointCloudDenoiserOutput(sample=out) if return_dict else (out,)
 
 

@@ -153,6 +153,11 @@ class TrainConfig:
         "pointcloud_diffusion: share of training sets whose class label is dropped, so that one model samples with "
         "and without a class",
     )
+    prior_steps: int = _f(
+        10_000,
+        "pointcloud_diffusion with --model_config shape_latent_dim=D: optimizer steps of the latents' prior, fitted "
+        "once the decoder is trained (a few minutes on a CPU)",
+    )
     # --- sharing (token: HF_TOKEN or `hf auth login`; never a flag, so it stays out of logs and configs)
     push_to_hub: bool = _f(False, "push the pipeline and its model card to the Hub when training ends")
     hub_model_id: str = _f(
@@ -185,6 +190,7 @@ AT_LEAST_ONE = (
     "batch_size",
     "gradient_accumulation_steps",
     "log_every",
+    "prior_steps",
     "eval_every_epochs",
     "num_timesteps",
     "lazy_reg",

@@ -12,6 +12,11 @@ samples with a class, without one, and with classifier-free guidance (Ho & Salim
 labels trains an unconditional model. The saved pipeline samples with DPM-Solver++(2M), 50 steps; every sampler of
 `hf_genzoo.samplers` can be swapped in.
 
+With `--model_config shape_latent_dim=D` the network is the decoder of a point-set autoencoder (Luo & Hu 2021's
+shape latent, in LION's two stages): its PointNet encoder reads the clean set, the loss is the same (each set
+denoised towards its own noisy latent), and once the decoder is trained, `fit_prior` encodes every training set and
+fits a DDPM over the latents (`ShapeLatentPrior`, `--prior_steps`), saved with the pipeline to draw new shapes.
+
 Evaluation on the held-out split: the diffusion loss over fixed-seed (t, noise) pairs, overall and per range of t
 (as the image DDPM). The generation metrics of the papers (MMD, COV, 1-NNA with CD and EMD) need hundreds of
 samples: `genzoo evaluate --model DIR` and `benchmarks/pointcloud_diffusion.py` compute them.
@@ -19,11 +24,16 @@ samples: `genzoo evaluate --model DIR` and `benchmarks/pointcloud_diffusion.py` 
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import extract_model_from_parallel
+from diffusers import DDPMScheduler
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from torch.nn import functional as F
+from tqdm.auto import tqdm
 
-from hf_genzoo.models.pointcloud_diffusion import PointCloudDenoiser
+from hf_genzoo.models.pointcloud_diffusion import PointCloudDenoiser, ShapeLatentPrior
 from hf_genzoo.pipelines.pointcloud_diffusion import (
     DEFAULT_NUM_POINTS,
     DEFAULT_STEPS,
@@ -55,6 +65,11 @@ EVALUATE_SETS = 100  # `genzoo evaluate` scores this many held-out sets (as many
 # (docs/families/pointcloud_diffusion.md; benchmarks/pointcloud_diffusion.py --mixed_precision auto no compares)
 SAMPLE_PRECISION = "auto"
 FIGURE_SETS = 8
+# The latents' prior (`fit_prior`): Adam at 1e-3 with a cosine decay, batches of 128 latents (of 1,600 for shapes3d),
+# a cosine noise schedule over 1,000 steps (latents are not images: no clipping), all 1,000 of them to sample (an MLP
+# over 64 numbers: under a second for 100 latents).
+PRIOR_BATCH, PRIOR_LR, PRIOR_WARMUP = 128, 1e-3, 100
+PRIOR_SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2", "clip_sample": False}
 # The data-prediction samplers clip their x0 estimates to the unit cube (see X0_CLIP); DDPM and DDIM clip them already
 # (clip_sample, from the training scheduler's config).
 SAMPLER_OPTIONS = {
@@ -98,6 +113,7 @@ class PointCloudDiffusionObjective(DiffusionObjective):
         self.noise_scheduler = noise_scheduler_for(cfg)
         self.init_ema(self.denoiser, PointCloudDenoiser)
         self.models = {"denoiser": self.denoiser}
+        self.train_points, self.train_labels = data.arrays["points"], data.arrays.get("labels")  # for fit_prior
 
     @classmethod
     def data_options(cls, cfg: TrainConfig) -> dict:
@@ -108,38 +124,55 @@ class PointCloudDiffusionObjective(DiffusionObjective):
 
     def clean_and_condition(self, batch, sample):
         x0 = batch["points"].float()  # (B, N, 3) in the unit ball
+        condition = {} if self.denoiser.config.shape_latent_dim is None else {"shape_points": x0}  # an autoencoder
         if self.denoiser.config.num_classes is None:
-            return x0, {}
+            return x0, condition
         labels = batch["labels"].long()  # (B,)
         if sample and self.cfg.class_dropout > 0:
             drop = torch.rand(len(labels), device=labels.device) < self.cfg.class_dropout
             labels = torch.where(drop, torch.full_like(labels, self.denoiser.null_class), labels)
-        return x0, {"class_labels": labels}
+        return x0, {**condition, "class_labels": labels}
 
     def losses(self, batch, step):
         yield "denoiser", self.diffusion_loss(batch)
 
     @torch.no_grad()
     def picture(self, batch) -> torch.Tensor:
-        """Held-out sets over EMA samples of their classes, drawn from fixed noise (each set seen from one angle)."""
+        """Held-out sets over EMA samples of their classes, drawn from fixed noise (each set seen from one angle); for
+        a model with a shape latent (whose prior is fitted at the end), over their reconstructions."""
         real = batch["points"][:PICTURE_SETS].float().cpu()  # (n, N, 3)
         labels = batch["labels"][: len(real)].cpu() if self.denoiser.config.num_classes is not None else None
-        fake = self._with_ema_weights(lambda: self._samples(len(real), real.shape[1], labels))
+        fake = self._with_ema_weights(lambda: self._samples(real, labels))
         return torch.stack([point_cloud_images(real), point_cloud_images(fake)])  # (2, n, 3, H, W)
 
-    def _samples(self, n: int, num_points: int, labels) -> torch.Tensor:
+    def _samples(self, real: torch.Tensor, labels) -> torch.Tensor:
         denoiser = extract_model_from_parallel(self.models["denoiser"])
         scheduler = make_scheduler(PICTURE_SAMPLER, self.noise_scheduler.config, **SAMPLER_OPTIONS[PICTURE_SAMPLER])
         pipe = PointCloudDiffusionPipeline(denoiser=denoiser, scheduler=scheduler)
         pipe.set_progress_bar_config(disable=True)
         g = torch.Generator().manual_seed(PICTURE_SEED)
-        out = pipe(num_points, n, labels, generator=g, num_inference_steps=PICTURE_STEPS, output_type="pt")
+        z = pipe.encode(real) if denoiser.config.shape_latent_dim is not None else None
+        n, num_points = real.shape[:2]
+        out = pipe(
+            num_points, n, labels, generator=g, num_inference_steps=PICTURE_STEPS, output_type="pt", shape_latents=z
+        )
         return out.points.float().cpu()
 
     def pipeline(self, accelerator: Accelerator) -> PointCloudDiffusionPipeline:
         """The EMA weights with DPM-Solver++(2M) on the training noise schedule."""
         denoiser = self.ema_copy(accelerator.unwrap_model(self.models["denoiser"]))
-        return PointCloudDiffusionPipeline.from_training(denoiser, self.noise_scheduler)
+        if denoiser.config.shape_latent_dim is None:
+            return PointCloudDiffusionPipeline.from_training(denoiser, self.noise_scheduler)
+        c = self.cfg
+        prior, prior_scheduler = fit_prior(
+            denoiser.to(accelerator.device),
+            self.train_points,
+            self.train_labels,
+            c.prior_steps,
+            c.class_dropout,
+            c.seed,
+        )
+        return PointCloudDiffusionPipeline.from_training(denoiser, self.noise_scheduler, prior, prior_scheduler)
 
     def card_info(self):
         c = self.denoiser.config
@@ -149,12 +182,53 @@ class PointCloudDiffusionObjective(DiffusionObjective):
             "voxel": f", point-voxel convolutions on a {c.voxel_resolution}^3 grid",
             "knn": f", EdgeConv over {c.knn} nearest neighbours",
         }[c.local]
+        latent = "" if c.shape_latent_dim is None else f", a {c.shape_latent_dim}-d shape latent with a DDPM prior"
+        local += latent
         return {
             "tags": ["point-cloud", "3d", "diffusion", self.name],
             "description": f"PointCloudDenoiser (width {c.hidden_dim}, {c.num_blocks} blocks{local}{classes}), DDPM",
             "main_metric": "loss",
-            "hyperparameters": ("num_points", "ddpm_num_steps", "ddpm_beta_schedule", "ema_max_decay", "class_dropout"),
+            "hyperparameters": ("num_points", "ddpm_num_steps", "ddpm_beta_schedule", "ema_max_decay", "class_dropout")
+            + (() if c.shape_latent_dim is None else ("prior_steps",)),
         }
+
+
+def fit_prior(
+    denoiser: PointCloudDenoiser, points, labels, steps: int, class_dropout: float = 0.1, seed: int = 0, progress=True
+) -> tuple[ShapeLatentPrior, DDPMScheduler]:
+    """The second stage of a shape-latent model: the latents of every training set `points` `(M, N, 3)` (by the
+    trained `denoiser`'s encoder, without noise) and a `ShapeLatentPrior` fitted to them as a DDPM for `steps`
+    steps (eps-prediction, `PRIOR_SCHEDULE`; with `labels` `(M,)`, class-conditional with `class_dropout` of them
+    dropped, as the decoder). Returns the prior (in eval mode) and its scheduler."""
+    device = denoiser.device
+    denoiser.eval()
+    with torch.no_grad():
+        sets = torch.from_numpy(np.array(points, dtype=np.float32))  # a copy: the memory map is read-only
+        z = torch.cat([denoiser.encode(sets[i : i + 256].to(device)).float() for i in range(0, len(sets), 256)])
+    y = None if labels is None or denoiser.config.num_classes is None else torch.from_numpy(np.array(labels)).long()
+    y = None if y is None else y.to(device)
+    prior = ShapeLatentPrior(latent_dim=z.shape[1], num_classes=denoiser.config.num_classes).to(device)
+    scheduler = DDPMScheduler(**PRIOR_SCHEDULE)
+    optimizer = torch.optim.AdamW(prior.parameters(), lr=PRIOR_LR, weight_decay=0.0)
+    lr = get_cosine_schedule_with_warmup(optimizer, min(PRIOR_WARMUP, steps // 10), steps)
+    g = torch.Generator(device=device).manual_seed(seed)
+    bar = tqdm(range(steps), desc="fitting the shape-latent prior", disable=not progress)
+    for _ in bar:
+        index = torch.randint(len(z), (min(PRIOR_BATCH, len(z)),), generator=g, device=device)
+        z0, noise = z[index], torch.randn(len(index), z.shape[1], generator=g, device=device)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=g, device=device)
+        classes = None
+        if y is not None:
+            drop = torch.rand(len(index), generator=g, device=device) < class_dropout
+            classes = torch.where(drop, torch.full_like(y[index], prior.null_class), y[index])
+        loss = F.mse_loss(prior(scheduler.add_noise(z0, noise, t), t, classes).sample, noise)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
+        optimizer.step()
+        lr.step()
+        optimizer.zero_grad(set_to_none=True)
+        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    return prior.eval(), scheduler
 
 
 def sample(
