@@ -286,7 +286,10 @@ def test_pointcloud_benchmark_quick_mode_writes_table_and_picture(tmp_path):
     flags = ["--guidance_scale", "1", "2", "--mixed_precision", "bf16", "no"]
     _run("benchmarks/pointcloud_diffusion.py", "--quick", *flags, "--output", str(out))
     table = out.read_text()
-    models = ("ours (plain, width 16, 1 blocks, 30 steps)", "ours (kNN 8, width 16, 1 blocks, 30 steps)")
+    models = (
+        "ours (plain, width 16, 1 blocks, 30 steps)",
+        "ours (plain, shape latent 8, width 16, 1 blocks, 30 steps)",
+    )
     rows = [f"{m}, {s} 50, guidance 1, bf16" for m in models for s in ("dpmsolver++", "ddim")]
     rows += [f"{m}, dpmsolver++ 50, guidance 2, bf16" for m in models]  # the other scales with the first sampler
     rows += [f"{m}, dpmsolver++ 50, guidance 1, fp32" for m in models]  # and the other precisions
@@ -303,6 +306,9 @@ def test_pointcloud_benchmark_quick_mode_writes_table_and_picture(tmp_path):
     columns = ["dpmsolver++ 50", "ddim 50", "ddpm 1000", "dpmsolver++ 50 fp32"]  # the first precision, then the others
     assert all(list(t) == columns and min(t.values()) > 0 for t in raw["seconds_per_sample"].values())
     assert "Targets, best row (ours (" in table and "every class >= 75%" in table
+    copies = raw["nearest_training_cd"]  # the held-out sets' and the best row's nearest training sets
+    assert 0 < copies["held-out"]["min"] <= copies["held-out"]["median"] and copies["ours"]["median"] > 0
+    assert "Copies? CD (x10^3) to the nearest of the 1600 training sets" in table
     assert out.with_suffix(".png").exists()
 
 

@@ -478,5 +478,7 @@ def test_the_one_loop_trains_a_shape_latent_model_and_saves_its_prior(spheres_an
         num_points=32, batch_size=2, class_label="cube", num_inference_steps=3, prior_inference_steps=5
     ).points
     assert points.shape == (2, 32, 3) and np.isfinite(points).all()
+    main(f"sample --model {out} --num_images 1 --num_points 16 --steps 3 --output {tmp_path / 's.png'}".split())
+    assert "1003 network evaluations" in capsys.readouterr().out  # the prior's 1,000 DDPM steps, then the points' 3
     with pytest.raises(SystemExit, match="prior_steps must be 1 or more"):
         main(f"train pointcloud_diffusion --output_dir {tmp_path / 'x'} --prior_steps 0".split())

@@ -262,8 +262,12 @@ def sample(
 
 
 def nfe(pipe, scheduler=None, steps=None, num_points=None, class_label=None, guidance_scale=None) -> int:
+    """Network evaluations of one sample: the denoiser's steps, and the prior's (every step of its schedule, a small
+    MLP over the latent) for a shape-latent model; twice each with guidance."""
     steps = steps or (SAMPLER_STEPS[scheduler] if scheduler else DEFAULT_STEPS)
     guided = class_label is not None and guidance_scale not in (None, 1.0)
+    prior = getattr(pipe, "prior_scheduler", None)
+    steps += prior.config.num_train_timesteps if prior is not None else 0
     return steps * (2 if guided else 1)
 
 
