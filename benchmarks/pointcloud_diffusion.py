@@ -168,7 +168,7 @@ def main():
         if args.quick:
             configs = {
                 f"diffusion-{k}": {**quick, "model_config": f"{tiny['pointcloud_diffusion']}{extra}"}
-                for k, extra in (("plain", ""), ("latent", ",shape_latent_dim=8"))
+                for k, extra in (("plain", ",shape_latent_dim=None"), ("latent", ",shape_latent_dim=8"))
             }
         args.model = [trained("pointcloud_diffusion", work / name, **extra) for name, extra in configs.items()]
     loaded = [load_pipeline(folder) for folder in args.model]

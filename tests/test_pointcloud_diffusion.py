@@ -242,7 +242,8 @@ def trained(spheres_and_cubes, tmp_path_factory):
         f"train pointcloud_diffusion --dataset {spheres_and_cubes} --num_points 64 --output_dir {out} "
         "--max_steps 400 --batch_size 32 --report_to none --checkpointing_steps 0 --mixed_precision no "
         "--eval_every_epochs 50 "
-        "--model_config hidden_dim=64,num_blocks=2,embed_dim=32 --ema_max_decay 0.99 --learning_rate 2e-3".split()
+        "--model_config hidden_dim=64,num_blocks=2,embed_dim=32,shape_latent_dim=None "
+        "--ema_max_decay 0.99 --learning_rate 2e-3".split()
     )
     return out
 
@@ -385,7 +386,7 @@ def test_a_latent_pipeline_draws_x_T_then_its_latents_from_the_prior_then_decode
     from hf_genzoo.pipelines.pointcloud_diffusion import guided_prediction
 
     model, latent_prior = denoiser(num_classes=2, shape_latent_dim=4), prior(4, num_classes=2)
-    prior_scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=False)
+    prior_scheduler = DDPMScheduler(num_train_timesteps=1000, clip_sample=False)
     pipe = PointCloudDiffusionPipeline(model, DDIMScheduler(num_train_timesteps=1000), latent_prior, prior_scheduler)
     kw = dict(num_points=20, batch_size=2, class_label=1, num_inference_steps=4, output_type="pt")
     out = pipe(generator=torch.Generator().manual_seed(0), prior_inference_steps=10, **kw).points

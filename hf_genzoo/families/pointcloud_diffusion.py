@@ -28,7 +28,7 @@ register_family(
         "pointcloud_diffusion",
         PointCloudDiffusionObjective,
         PointCloudDiffusionPipeline,
-        Tiny("hidden_dim=16,num_blocks=1,embed_dim=16", steps=20, dataset="shapes3d"),
+        Tiny("hidden_dim=16,num_blocks=1,embed_dim=16,shape_latent_dim=None", steps=20, dataset="shapes3d"),
         models=(PointCloudDenoiser,),
         data_kind="point_sets",
         data_options=lambda pipe: {"num_points": DEFAULT_NUM_POINTS},
