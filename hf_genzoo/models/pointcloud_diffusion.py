@@ -158,6 +158,21 @@ class NeighbourBranch(nn.Module):
         return self.up(F.silu(near - u[:, :, None]).max(2).values)
 
 
+def time_and_class_embedding(model, sample: torch.Tensor, timestep, class_labels) -> torch.Tensor:
+    """e(t, y) `(B, E)` of a `PointCloudDenoiser` or `ShapeLatentPrior` (its `time_proj`, `time_embedding`,
+    `class_embedding` and `null_class`): the timestep's embedding plus the class's, "no class" for `None`."""
+    b = len(sample)
+    t = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(b)  # (B,)
+    emb = model.time_embedding(model.time_proj(t).to(sample.dtype))
+    if model.class_embedding is not None:
+        if class_labels is None:
+            class_labels = torch.full((b,), model.null_class, device=sample.device, dtype=torch.long)
+        return emb + model.class_embedding(class_labels.to(sample.device).long().reshape(-1).expand(b))
+    if class_labels is not None:
+        raise UserInputError(f"this {type(model).__name__} is unconditional (num_classes=None); pass no class_labels")
+    return emb
+
+
 class ShapeEncoder(nn.Module):
     """PointNet (Qi et al. 2017) from a clean set `(B, N, 3)` to its shape latent `(B, latent_dim)`: a per-point MLP,
     a max over the points (any N, any order), an MLP, then LayerNorm without weights (z on a fixed scale)."""
@@ -308,14 +323,7 @@ class PointCloudDenoiser(ModelMixin, ConfigMixin):
         if sample.ndim != 3 or sample.shape[-1] != 3 or sample.shape[1] < 1:
             raise UserInputError(f"point sets must be (B, N, 3) with N >= 1; got shape {tuple(sample.shape)}")
         b = len(sample)
-        t = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(b)  # (B,)
-        emb = self.time_embedding(self.time_proj(t).to(sample.dtype))  # (B, E)
-        if self.class_embedding is not None:
-            if class_labels is None:
-                class_labels = torch.full((b,), self.null_class, device=sample.device, dtype=torch.long)
-            emb = emb + self.class_embedding(class_labels.to(sample.device).long().reshape(-1).expand(b))
-        elif class_labels is not None:
-            raise UserInputError("this PointCloudDenoiser is unconditional (num_classes=None); pass no class_labels")
+        emb = time_and_class_embedding(self, sample, timestep, class_labels)  # (B, E)
         if self.encoder is not None:
             emb = emb + self.latent_embedding(self._latents(shape_latents, shape_points, b).to(emb.dtype))
         elif shape_latents is not None or shape_points is not None:
@@ -411,15 +419,7 @@ class ShapeLatentPrior(ModelMixin, ConfigMixin):
         """
         if sample.ndim != 2 or sample.shape[1] != self.config.latent_dim:
             raise UserInputError(f"latents must be (B, {self.config.latent_dim}); got shape {tuple(sample.shape)}")
-        b = len(sample)
-        t = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(b)
-        emb = self.time_embedding(self.time_proj(t).to(sample.dtype))  # (B, E)
-        if self.class_embedding is not None:
-            if class_labels is None:
-                class_labels = torch.full((b,), self.null_class, device=sample.device, dtype=torch.long)
-            emb = emb + self.class_embedding(class_labels.to(sample.device).long().reshape(-1).expand(b))
-        elif class_labels is not None:
-            raise UserInputError("this ShapeLatentPrior is unconditional (num_classes=None); pass no class_labels")
+        emb = time_and_class_embedding(self, sample, timestep, class_labels)  # (B, E)
         h = self.input(sample)  # (B, H)
         for norm, film, mlp in zip(self.norms, self.films, self.mlps, strict=True):
             scale, shift = film(emb).chunk(2, dim=-1)
